@@ -1,0 +1,1 @@
+"""The recheck Litestar application: settings, database, one sub-package per domain area."""

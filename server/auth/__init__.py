@@ -1,0 +1,1 @@
+"""Accounts, roles, devices, tokens and login rate limits."""

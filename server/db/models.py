@@ -1,0 +1,12 @@
+"""Imports every model module so ``Base.metadata`` is complete (for alembic and tests).
+
+Add one import line per new model module.
+"""
+
+from server.audit import models as audit_models
+from server.auth import models as auth_models
+from server.db.base import Base
+from server.planning import models as planning_models
+from server.registry import models as registry_models
+
+__all__ = ["Base", "audit_models", "auth_models", "planning_models", "registry_models"]

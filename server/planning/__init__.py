@@ -1,0 +1,1 @@
+"""Recheck planning: schedules, complaints, visits, assignment and routes."""

@@ -1,0 +1,1 @@
+"""The household registry: areas, households, members, incomes; roster import."""

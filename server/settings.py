@@ -1,0 +1,99 @@
+"""Settings, read from the environment once (``RECHECK_*``), with safe embedded defaults.
+
+The defaults give the one-machine install: a SQLite file and a media folder under ``./var``.
+Production (``RECHECK_ENV=production``) refuses to start with the development secret.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+__all__ = ["DEV_SECRET", "Settings", "SettingsError", "get_settings"]
+
+#: Only for development and tests; refused in production.
+DEV_SECRET = "recheck-development-secret-do-not-use-in-production"
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or unsafe; the server must not start."""
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"RECHECK_{name}", default)
+
+
+def _default_database_url() -> str:
+    return f"sqlite+aiosqlite:///{Path('var/recheck.db').resolve()}"
+
+
+def _default_media_url() -> str:
+    return f"file://{Path('var/media').resolve()}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All configuration of one process. See the README's configuration table."""
+
+    env: str = "development"
+    """``development``, ``test`` or ``production``."""
+    database_url: str = field(default_factory=_default_database_url)
+    """SQLAlchemy async URL: ``sqlite+aiosqlite:///…`` or ``postgresql+asyncpg://…``."""
+    media_url: str = field(default_factory=_default_media_url)
+    """``file:///path`` or ``s3://bucket/prefix``."""
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    secret_key: str = DEV_SECRET
+    """Signs access tokens and local media URLs."""
+    access_token_minutes: int = 15
+    refresh_token_days: int = 30
+    max_body_bytes: int = 10 * 1024 * 1024
+    """Largest JSON request body accepted (tus uploads stream and are limited separately)."""
+    login_max_failures_per_account: int = 5
+    login_max_failures_per_address: int = 20
+    login_window_minutes: int = 15
+    log_json: bool = True
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """Build settings from ``RECHECK_*`` variables, validating the unsafe combinations."""
+        settings = cls(
+            env=_env("ENV", "development"),
+            database_url=_env("DATABASE_URL", "") or _default_database_url(),
+            media_url=_env("MEDIA_URL", "") or _default_media_url(),
+            s3_endpoint_url=_env("S3_ENDPOINT_URL", "") or None,
+            s3_region=_env("S3_REGION", "us-east-1"),
+            s3_access_key=_env("S3_ACCESS_KEY", "") or None,
+            s3_secret_key=_env("S3_SECRET_KEY", "") or None,
+            secret_key=_env("SECRET_KEY", DEV_SECRET),
+            access_token_minutes=int(_env("ACCESS_TOKEN_MINUTES", "15")),
+            refresh_token_days=int(_env("REFRESH_TOKEN_DAYS", "30")),
+            max_body_bytes=int(_env("MAX_BODY_BYTES", str(10 * 1024 * 1024))),
+            log_json=_env("LOG_JSON", "1") not in ("0", "false", "no"),
+        )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse configurations that must never run in production."""
+        if self.env == "production" and (self.secret_key == DEV_SECRET or len(self.secret_key) < 32):
+            raise SettingsError("RECHECK_SECRET_KEY must be set to a random value of 32+ characters")
+        if not self.database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise SettingsError("RECHECK_DATABASE_URL must be sqlite+aiosqlite:// or postgresql+asyncpg://")
+        if not self.media_url.startswith(("file://", "s3://")):
+            raise SettingsError("RECHECK_MEDIA_URL must be file:///path or s3://bucket/prefix")
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True for the embedded SQLite default."""
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings.from_env()
