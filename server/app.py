@@ -1,0 +1,109 @@
+"""The app factory: settings, database engine, routes, auth, errors, compression, OpenAPI."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncGenerator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from litestar import Litestar
+from litestar.config.compression import CompressionConfig
+from litestar.datastructures import State
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+
+from server.audit.controllers import AuditController
+from server.auth.controllers import AuthController, DeviceController, UserController
+from server.auth.guards import SCHEMA_PATH, role_guard
+from server.auth.middleware import TokenAuthMiddleware
+from server.db.session import make_engine, make_session_factory
+from server.deps import dependencies
+from server.errors import exception_handlers
+from server.health import health, ready
+from server.observability import RequestIdMiddleware, configure_logging
+from server.registry.controllers import AreaController, HouseholdController
+from server.settings import Settings, get_settings
+
+__all__ = ["ROUTES", "create_app"]
+
+#: Every route handler and controller of the API. Add new areas' controllers here.
+ROUTES: list[Any] = [
+    health,
+    ready,
+    AuthController,
+    DeviceController,
+    UserController,
+    AreaController,
+    HouseholdController,
+    AuditController,
+]
+
+
+def media_check(settings: Settings) -> Callable[[], None]:
+    """A blocking check that the media store is reachable (used by ``/ready``)."""
+    url = urlparse(settings.media_url)
+    if url.scheme == "file":
+
+        def check_folder() -> None:
+            folder = Path(url.path)
+            folder.mkdir(parents=True, exist_ok=True)
+            if not os.access(folder, os.W_OK):
+                raise PermissionError(f"{folder} is not writable")
+
+        return check_folder
+
+    def check_bucket() -> None:
+        import boto3
+
+        client = boto3.client(
+            "s3",
+            endpoint_url=settings.s3_endpoint_url,
+            region_name=settings.s3_region,
+            aws_access_key_id=settings.s3_access_key,
+            aws_secret_access_key=settings.s3_secret_key,
+        )
+        client.head_bucket(Bucket=url.netloc)
+
+    return check_bucket
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the application for ``settings`` (read from the environment when omitted)."""
+    settings = settings or get_settings()
+    settings.check()
+    configure_logging(settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        engine = make_engine(settings.database_url)
+        app.state.engine = engine
+        app.state.session_factory = make_session_factory(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    auth = DefineMiddleware(TokenAuthMiddleware, exclude=[f"^{SCHEMA_PATH}"])
+    return Litestar(
+        route_handlers=ROUTES,
+        dependencies=dependencies,
+        middleware=[RequestIdMiddleware, auth],
+        guards=[role_guard],
+        exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        lifespan=[lifespan],
+        state=State({"settings": settings, "media_check": media_check(settings)}),
+        compression_config=CompressionConfig(backend="gzip", minimum_size=512),
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="recheck",
+            version="0.1.0",
+            description="Offline-first backend for dibao household rechecks.",
+            path=SCHEMA_PATH,
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
+        debug=False,
+    )

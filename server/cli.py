@@ -1,0 +1,111 @@
+"""The ``recheck`` command: migrate, serve, users, and each area's operations.
+
+Each sub-command is a small function taking the parsed arguments; areas register theirs in
+``COMMANDS`` (name → (help, add_arguments, run)). Exit code 0 on success, 1 on a refusal
+(the reason on stderr), 2 on bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from server.settings import Settings, SettingsError, get_settings
+
+__all__ = ["COMMANDS", "CommandError", "main"]
+
+
+class CommandError(Exception):
+    """A refusal to report on stderr with exit code 1."""
+
+
+def _migrate_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--revision", default="heads", help="target revision (default: all heads)")
+    parser.add_argument("--down", action="store_true", help="downgrade to --revision (e.g. base)")
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> None:
+    from server.db.migrate import downgrade, upgrade
+
+    if args.down:
+        downgrade(settings.database_url, args.revision)
+    else:
+        upgrade(settings.database_url, args.revision)
+    print(f"database at {args.revision}: {settings.database_url.split('@')[-1]}")
+
+
+def _serve_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=1)
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> None:
+    import uvicorn
+
+    print(f"recheck on http://{args.host}:{args.port}  (API docs: http://{args.host}:{args.port}/schema)")
+    uvicorn.run(
+        "server.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="warning",
+    )
+
+
+def _create_user_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("username")
+    parser.add_argument(
+        "--role", required=True, choices=["admin", "approver", "supervisor", "worker", "auditor"]
+    )
+    parser.add_argument("--password", required=True)
+    parser.add_argument("--area", action="append", required=True, help="area code (repeatable)")
+    parser.add_argument("--name", default=None, help="display name")
+
+
+def _create_user(args: argparse.Namespace, settings: Settings) -> None:
+    from server.auth.bootstrap import create_user_by_codes
+
+    asyncio.run(
+        create_user_by_codes(
+            settings, args.username, args.role, args.password, args.area, args.name or args.username
+        )
+    )
+    print(f"user {args.username} created")
+
+
+Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace, Settings], Any]]
+
+COMMANDS: dict[str, Command] = {
+    "migrate": ("apply database migrations", _migrate_args, _migrate),
+    "serve": ("run the HTTP server", _serve_args, _serve),
+    "create-user": ("create an account (first admin, scripted set-up)", _create_user_args, _create_user),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="recheck", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (help_text, add_arguments, _run) in COMMANDS.items():
+        add_arguments(sub.add_parser(name, help=help_text))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``recheck`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = get_settings()
+        COMMANDS[args.command][2](args, settings)
+    except (CommandError, SettingsError) as exc:
+        print(f"recheck {args.command}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

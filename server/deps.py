@@ -1,0 +1,67 @@
+"""Request-scoped dependencies shared by every controller."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from litestar import Request
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.auth.identity import Actor, CurrentUser
+from server.db.session import session_scope
+from server.settings import Settings
+
+__all__ = [
+    "AppSettings",
+    "AuditActor",
+    "Caller",
+    "DbSession",
+    "dependencies",
+    "provide_actor",
+    "provide_current_user",
+    "provide_db",
+    "provide_settings",
+]
+
+
+async def provide_db(state: State) -> AsyncGenerator[AsyncSession, None]:
+    """One session per request, committed before the response is sent (see session_scope)."""
+    async for session in session_scope(state.session_factory):
+        yield session
+
+
+def provide_settings(state: State) -> Settings:
+    settings: Settings = state.settings
+    return settings
+
+
+def provide_current_user(request: Request[Any, Any, Any]) -> CurrentUser:
+    user: CurrentUser = request.user
+    return user
+
+
+def provide_actor(request: Request[Any, Any, Any]) -> Actor:
+    """The audit identity of this request: user, role, device and request id."""
+    user = request.user
+    request_id = request.scope.get("state", {}).get("request_id")
+    if isinstance(user, CurrentUser):
+        return Actor.of(user, request_id)
+    return Actor(user_id=None, role=None, request_id=request_id)
+
+
+#: Handler parameter types: ``db: DbSession``, ``settings: AppSettings``, ``current_user: Caller``,
+#: ``actor: AuditActor`` (named dependencies, resolved from :data:`dependencies`).
+DbSession = NamedDependency[AsyncSession]
+AppSettings = NamedDependency[Settings]
+Caller = NamedDependency[CurrentUser]
+AuditActor = NamedDependency[Actor]
+
+dependencies: dict[str, Provide] = {
+    "db": Provide(provide_db),
+    "settings": Provide(provide_settings, sync_to_thread=False),
+    "current_user": Provide(provide_current_user, sync_to_thread=False),
+    "actor": Provide(provide_actor, sync_to_thread=False),
+}

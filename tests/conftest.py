@@ -1,0 +1,53 @@
+"""Shared fixtures: databases on both engines, a live server over real HTTP, seeded actors.
+
+``database_url`` is parametrised over SQLite and PostgreSQL: every test using it (directly or
+through ``live``) runs on both. PostgreSQL tests create and drop their own database; they skip
+with a reason when no server is reachable, except under ``CI=true`` where they must run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support import (
+    LiveServer,
+    create_postgres_database,
+    drop_postgres_database,
+    postgres_available,
+    seed_world,
+    start_live_server,
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("RECHECK_ENV", "test")
+    os.environ.setdefault("RECHECK_LOG_JSON", "0")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh, empty database URL on each engine."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'recheck.db'}"
+        return
+    if not postgres_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail("PostgreSQL on 127.0.0.1:5432 is required under CI=true")
+        pytest.skip("PostgreSQL not reachable on 127.0.0.1:5432 (start it to run these tests)")
+    name, url = create_postgres_database()
+    try:
+        yield url
+    finally:
+        drop_postgres_database(name)
+
+
+@pytest.fixture
+def live(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A migrated, seeded database served by uvicorn on a free loopback port, with an HTTP client."""
+    media = tmp_path_factory.mktemp("media")
+    world = seed_world(database_url)
+    with start_live_server(database_url, f"file://{media}", world) as server:
+        yield server
