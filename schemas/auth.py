@@ -67,7 +67,7 @@ class TokenPair(Struct):
     access_token: str
     refresh_token: str
     expires_in: int
-    token_type: str = "Bearer"
+    token_type: str
     user: UserRead | None = None
 
 

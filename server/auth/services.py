@@ -131,6 +131,7 @@ async def _tokens(
         access_token=access,
         refresh_token=refresh_secret,
         expires_in=expires_in,
+        token_type="Bearer",
         user=await user_read(session, user, device_id),
     )
 
