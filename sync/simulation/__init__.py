@@ -1,0 +1,1 @@
+"""Proof under faults: a fault-injecting proxy, the server as a killable process, and a fleet of devices."""
