@@ -7,9 +7,10 @@ DOMAIN.md (keep · adjust · cancel · phase_out · near_dibao …).
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
@@ -17,21 +18,45 @@ from schemas.base import Fen, Struct
 from schemas.registry import Category, Health, IncomeKind, LabourCapacity, Residence
 
 __all__ = [
+    "ApplyRequest",
+    "ApplyResult",
+    "AppraisalCreate",
+    "AppraisalRead",
+    "AppraisalResult",
+    "ApprovalRequest",
+    "ApprovalResult",
     "AssessedDeduction",
     "AssessedIncome",
+    "ChainStep",
     "Deduction",
     "DeductionKind",
     "Direction",
+    "GenerateRequest",
+    "GenerateResult",
     "HouseholdSituation",
     "IncomeLine",
     "IncomeTreatment",
     "MemberSituation",
+    "NoticeCreate",
+    "NoticeEntry",
+    "NoticeRead",
+    "ObjectionCreate",
+    "ObjectionRead",
     "PropertyFlag",
     "PropertySituation",
     "Proposal",
+    "ProposalChange",
     "ProposalOutcome",
+    "ProposalRead",
+    "ProposalState",
     "ReasonCode",
+    "ReleaseRequest",
+    "ReviewAction",
+    "ReviewRequest",
+    "RuleSetRead",
+    "SkippedVisit",
     "VisitOutcome",
+    "WhyRead",
 ]
 
 Count = Annotated[int, msgspec.Meta(ge=0, le=1000)]
@@ -248,3 +273,274 @@ class Proposal(Struct):
     counted: list[AssessedIncome] = []
     disregarded: list[AssessedIncome] = []
     deductions: list[AssessedDeduction] = []
+
+
+# --------------------------------------------------------------------------- workflow (API)
+
+Reason = Annotated[str, msgspec.Meta(min_length=5, max_length=2000)]
+Note = Annotated[str, msgspec.Meta(max_length=2000)]
+ProposalIds = Annotated[list[uuid.UUID], msgspec.Meta(min_length=1, max_length=20000)]
+
+
+class ProposalState(enum.StrEnum):
+    """Where a proposal is in the workflow (see ``server.decisions.workflow`` for the moves).
+
+    ``proposed`` → (supervisor review) ``confirmed`` → (community appraisal) ``appraised`` →
+    ``in_notice`` (public notice; an objection makes it ``held``) → ``approved`` (effective the
+    first day of the next open month) → ``effective`` (applied to the household). The
+    supervisor may ``return`` it (the visit is done again). ``follow_up``: the visit failed and
+    a follow-up visit was planned; nothing is decided.
+    """
+
+    proposed = "proposed"
+    confirmed = "confirmed"
+    appraised = "appraised"
+    in_notice = "in_notice"
+    held = "held"
+    approved = "approved"
+    effective = "effective"
+    returned = "returned"
+    follow_up = "follow_up"
+
+
+class ReviewAction(enum.StrEnum):
+    """A supervisor's review: confirm the proposal, override it (reason required), or return the visit."""
+
+    confirm = "confirm"
+    override = "override"
+    return_visit = "return"
+
+
+class AppraisalResult(enum.StrEnum):
+    """The community appraisal's (民主评议) verdict: ``disagreed`` sends the case back to review."""
+
+    agreed = "agreed"
+    disagreed = "disagreed"
+
+
+class ReviewRequest(Struct):
+    """Supervisor review. ``override`` needs ``reason`` and ``outcome`` (and ``new_amount``
+    unless the outcome is ``cancel``); ``return`` needs ``reason``; ``confirm`` may add a note."""
+
+    action: ReviewAction
+    reason: Reason | None = None
+    outcome: ProposalOutcome | None = None
+    new_amount: Fen | None = None
+    version: int | None = None
+
+
+class AppraisalCreate(Struct):
+    """A community appraisal (民主评议) meeting: date, who took part, the verdict."""
+
+    held_on: dt.date
+    participants: Annotated[
+        list[Annotated[str, msgspec.Meta(min_length=1, max_length=100)]], msgspec.Meta(min_length=1, max_length=100)
+    ]
+    result: AppraisalResult
+    note: Note | None = None
+
+
+class AppraisalRead(Struct):
+    id: uuid.UUID
+    proposal_id: uuid.UUID
+    held_on: dt.date
+    participants: list[str]
+    result: AppraisalResult
+    recorded_by: uuid.UUID | None
+    recorded_at: dt.datetime
+    note: str | None = None
+
+
+class NoticeCreate(Struct):
+    """Put proposals of one village or community on public notice from ``starts_on`` (the day
+    the list went up on the board; default today) for ``days`` days (default from DOMAIN.md: 7)."""
+
+    area_id: int
+    proposal_ids: ProposalIds
+    starts_on: dt.date | None = None
+    days: Annotated[int, msgspec.Meta(ge=1, le=60)] | None = None
+
+
+class NoticeEntry(Struct):
+    """One line of the notice board: masked name, village, size, amount and change — never
+    ID numbers, health or income details (DOMAIN.md)."""
+
+    proposal_id: uuid.UUID
+    household_code: str
+    name: str
+    village: str
+    household_size: int
+    monthly_amount: Fen
+    change: str
+    outcome: ProposalOutcome
+
+
+class NoticeRead(Struct):
+    id: uuid.UUID
+    area_id: int
+    area_name: str
+    starts_on: dt.date
+    ends_on: dt.date
+    days: int
+    created_at: dt.datetime
+    entries: list[NoticeEntry] = []
+
+
+class ObjectionCreate(Struct):
+    """An objection raised during the notice: becomes a complaint and holds the decision."""
+
+    channel: Annotated[str, msgspec.Meta(pattern="^(hotline|letter|visit|online)$")]
+    summary: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+    received_on: dt.date | None = None
+    reporter_name: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+    reporter_contact: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    anonymous: bool = False
+
+
+class ObjectionRead(Struct):
+    id: uuid.UUID
+    proposal_id: uuid.UUID
+    channel: str
+    summary: str
+    received_on: dt.date
+    created_at: dt.datetime
+    complaint_id: uuid.UUID | None = None
+    resolved_at: dt.datetime | None = None
+    resolution: str | None = None
+
+
+class ReleaseRequest(Struct):
+    """Lift the hold of an objection once it has been investigated (the finding is required)."""
+
+    resolution: Reason
+
+
+class ApprovalRequest(Struct):
+    """Approve proposals (all or nothing): each must be in your areas, past its notice, not held."""
+
+    proposal_ids: ProposalIds
+    note: Note | None = None
+
+
+class ApprovalResult(Struct):
+    batch_id: uuid.UUID
+    approved: int
+    effective_from: dict[str, int]
+    total_new_amount: Fen = 0
+
+
+class GenerateRequest(Struct):
+    """Make proposals for accepted visits that have none (idempotent). Limit with ``area_id``
+    or ``visit_ids``."""
+
+    area_id: int | None = None
+    visit_ids: Annotated[list[uuid.UUID], msgspec.Meta(max_length=20000)] | None = None
+
+
+class SkippedVisit(Struct):
+    visit_id: uuid.UUID
+    reason: str
+
+
+class GenerateResult(Struct):
+    created: int
+    follow_ups: int
+    skipped: list[SkippedVisit]
+    seconds: float
+
+
+class ApplyRequest(Struct):
+    """Apply approved decisions whose effective date has come (default: today)."""
+
+    on: dt.date | None = None
+
+
+class ApplyResult(Struct):
+    on: dt.date
+    applied: int
+    phase_outs_ended: int
+
+
+class ProposalChange(Struct):
+    """What a recomputation changed: ``inputs`` ``{name: [old, new]}`` versions, ``fields``
+    ``{field: [old, new]}`` of the proposal."""
+
+    at: dt.datetime
+    revision: int
+    inputs: dict[str, list[Any]]
+    fields: dict[str, list[Any]]
+
+
+class ProposalRead(Struct):
+    """A proposal as reviewers see it (``detail`` carries every counted and disregarded line)."""
+
+    id: uuid.UUID
+    visit_id: uuid.UUID
+    household_id: uuid.UUID
+    area_id: int
+    state: ProposalState
+    outcome: ProposalOutcome
+    reasons: list[str]
+    rule_version: str
+    standard: Fen
+    old_amount: Fen
+    new_amount: Fen
+    explanation_zh: str
+    explanation_en: str
+    inputs: dict[str, Any]
+    revision: int
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    direction: Direction | None = None
+    per_capita_income: Fen | None = None
+    calculated_amount: Fen | None = None
+    near_dibao: bool = False
+    needs_supervisor_confirmation: bool = False
+    phase_out_months: int | None = None
+    decided_outcome: ProposalOutcome | None = None
+    decided_amount: Fen | None = None
+    override_reason: str | None = None
+    reviewed_by: uuid.UUID | None = None
+    reviewed_at: dt.datetime | None = None
+    notice_id: uuid.UUID | None = None
+    objections: int = 0
+    effective_from: dt.date | None = None
+    phase_out_until: dt.date | None = None
+    approved_by: uuid.UUID | None = None
+    approved_at: dt.datetime | None = None
+    changes: list[ProposalChange] = []
+    detail: dict[str, Any] | None = None
+
+
+class RuleSetRead(Struct):
+    """A stored version of the programme rules; ``current`` marks the one new proposals use."""
+
+    version: str
+    current: bool
+    created_at: dt.datetime | None
+    document: dict[str, Any]
+    created_by: uuid.UUID | None = None
+    description: str = ""
+
+
+class ChainStep(Struct):
+    """One recorded step behind a household's amount: what, when, who, detail."""
+
+    step: str
+    at: dt.datetime | None
+    detail: dict[str, Any]
+    actor_id: uuid.UUID | None = None
+
+
+class WhyRead(Struct):
+    """ "Why does this household get N yuan": the amount, and the full chain that led to it."""
+
+    household_id: uuid.UUID
+    household_code: str
+    benefit_amount: Fen
+    status: str
+    answer_zh: str
+    answer_en: str
+    proposal: ProposalRead | None = None
+    chain: list[ChainStep] = []

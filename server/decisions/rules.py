@@ -187,9 +187,7 @@ class ProgrammeRules(_Rules, frozen=True):
     )
     description: str = ""
 
-    def standard_for(
-        self, residence: Residence | str, on: dt.date, area_id: int | None = None
-    ) -> StandardPeriod:
+    def standard_for(self, residence: Residence | str, on: dt.date, area_id: int | None = None) -> StandardPeriod:
         """The standard period in force for ``residence`` on ``on``.
 
         An area-specific period for ``area_id`` wins over the county-wide one.
@@ -205,9 +203,7 @@ class ProgrammeRules(_Rules, frozen=True):
                 elif period.area_id == area_id:
                     return period
         if fallback is None:
-            raise NoStandardError(
-                f"no {residence} standard in force on {on.isoformat()} (rules {self.version})"
-            )
+            raise NoStandardError(f"no {residence} standard in force on {on.isoformat()} (rules {self.version})")
         return fallback
 
     def income_treatment(self, kind: IncomeKind | str, on: dt.date) -> IncomeTreatment:
@@ -305,9 +301,7 @@ def _span(start: dt.date | None, end: dt.date | None) -> str:
     return f"{start.isoformat() if start else '…'}–{end.isoformat() if end else 'open'}"
 
 
-def _overlaps(
-    periods: Iterable[tuple[int, dt.date | None, dt.date | None]], path: str, field: str
-) -> list[FieldError]:
+def _overlaps(periods: Iterable[tuple[int, dt.date | None, dt.date | None]], path: str, field: str) -> list[FieldError]:
     """Overlap errors among (index, from, to) periods of one key; ``None`` from = since ever."""
     errors: list[FieldError] = []
     ordered = sorted(periods, key=lambda p: (p[1] or dt.date.min, p[0]))
@@ -325,9 +319,7 @@ def _overlaps(
 
 def _check_order(start: dt.date | None, end: dt.date | None, path: str) -> list[FieldError]:
     if start is not None and end is not None and end < start:
-        return [
-            FieldError(path=f"{path}.effective_to", reason=f"is before effective_from {start.isoformat()}")
-        ]
+        return [FieldError(path=f"{path}.effective_to", reason=f"is before effective_from {start.isoformat()}")]
     return []
 
 
@@ -346,9 +338,7 @@ def _validate_standards(rules: ProgrammeRules) -> list[FieldError]:
     for residence in Residence:
         if (None, residence) not in groups:
             errors.append(
-                FieldError(
-                    path="$.standards", reason=f"no county-wide standard for residence {residence.value!r}"
-                )
+                FieldError(path="$.standards", reason=f"no county-wide standard for residence {residence.value!r}")
             )
     return errors
 
@@ -358,9 +348,7 @@ def _validate_income(rules: ProgrammeRules) -> list[FieldError]:
     counted: set[IncomeKind] = set()
     for i, kind in enumerate(rules.income.counted):
         if kind in counted:
-            errors.append(
-                FieldError(path=f"$.income.counted[{i}]", reason=f"duplicate income kind {kind.value!r}")
-            )
+            errors.append(FieldError(path=f"$.income.counted[{i}]", reason=f"duplicate income kind {kind.value!r}"))
         counted.add(kind)
     by_kind: dict[IncomeKind, list[tuple[int, dt.date | None, dt.date | None]]] = defaultdict(list)
     always_disregarded: set[IncomeKind] = set()
@@ -392,17 +380,13 @@ def _validate_income(rules: ProgrammeRules) -> list[FieldError]:
     for kind in IncomeKind:
         if kind not in counted and kind not in by_kind:
             errors.append(
-                FieldError(
-                    path="$.income", reason=f"income kind {kind.value!r} is neither counted nor disregarded"
-                )
+                FieldError(path="$.income", reason=f"income kind {kind.value!r} is neither counted nor disregarded")
             )
     seen: set[DeductionKind] = set()
     for i, deduction in enumerate(rules.income.deductible):
         if deduction in seen:
             errors.append(
-                FieldError(
-                    path=f"$.income.deductible[{i}]", reason=f"duplicate deduction kind {deduction.value!r}"
-                )
+                FieldError(path=f"$.income.deductible[{i}]", reason=f"duplicate deduction kind {deduction.value!r}")
             )
         seen.add(deduction)
     return errors
@@ -417,9 +401,7 @@ def _validate_amounts(rules: ProgrammeRules) -> list[FieldError]:
     for i in range(1, len(rules.tiered_bands)):
         if rules.tiered_bands[i].gap_from <= rules.tiered_bands[i - 1].gap_from:
             errors.append(
-                FieldError(
-                    path=f"$.tiered_bands[{i}].gap_from", reason="bands must be in strictly increasing order"
-                )
+                FieldError(path=f"$.tiered_bands[{i}].gap_from", reason="bands must be in strictly increasing order")
             )
     categories: set[Category] = set()
     for i, supplement in enumerate(rules.category_supplements):
@@ -435,9 +417,7 @@ def _validate_amounts(rules: ProgrammeRules) -> list[FieldError]:
     for i, flag in enumerate(rules.property_limit.disqualifying):
         if flag in flags:
             errors.append(
-                FieldError(
-                    path=f"$.property_limit.disqualifying[{i}]", reason=f"duplicate flag {flag.value!r}"
-                )
+                FieldError(path=f"$.property_limit.disqualifying[{i}]", reason=f"duplicate flag {flag.value!r}")
             )
         flags.add(flag)
     for category in Category:

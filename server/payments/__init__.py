@@ -1,0 +1,1 @@
+"""Monthly payment rosters for the bank: build, close (freeze), export, bank returns."""
