@@ -60,9 +60,7 @@ class LocalStore(MediaStore):
 
     min_part_size = 1
 
-    def __init__(
-        self, root: str | os.PathLike[str], *, signing_secret: str | bytes, url_base: str = "/media"
-    ):
+    def __init__(self, root: str | os.PathLike[str], *, signing_secret: str | bytes, url_base: str = "/media"):
         secret = signing_secret.encode() if isinstance(signing_secret, str) else signing_secret
         if len(secret) < 16:
             raise ValueError("signing_secret must be at least 16 bytes")
@@ -247,9 +245,7 @@ class LocalStore(MediaStore):
         query["sig"] = self._signature(key, expires, content_type, filename)
         return f"{self.url_base}/{key}?{urllib.parse.urlencode(query)}"
 
-    def verify_download(
-        self, key: str, query: Mapping[str, str], *, now: float | None = None
-    ) -> SignedDownload:
+    def verify_download(self, key: str, query: Mapping[str, str], *, now: float | None = None) -> SignedDownload:
         """Check a signed link's key and query parameters; the server calls this before serving.
 
         Raises:

@@ -213,9 +213,7 @@ class S3Store(MediaStore):
         if filename:
             safe = "".join(ch for ch in filename if ch.isprintable() and ch not in '"\\')
             params["ResponseContentDisposition"] = f'inline; filename="{safe}"'
-        return self._presign_client.generate_presigned_url(
-            "get_object", Params=params, ExpiresIn=int(expires_in)
-        )
+        return self._presign_client.generate_presigned_url("get_object", Params=params, ExpiresIn=int(expires_in))
 
     # -- multipart -------------------------------------------------------------------------------
 
@@ -223,9 +221,7 @@ class S3Store(MediaStore):
         """Create an S3 multipart upload targeting a fresh staging key."""
         staging_key = STAGING_PREFIX + secrets.token_hex(16)
         extra: dict[str, Any] = {"ContentType": content_type} if content_type else {}
-        response = self.client.create_multipart_upload(
-            Bucket=self.bucket, Key=self._object_key(staging_key), **extra
-        )
+        response = self.client.create_multipart_upload(Bucket=self.bucket, Key=self._object_key(staging_key), **extra)
         return MultipartUpload(upload_id=response["UploadId"], staging_key=staging_key)
 
     def upload_part(self, upload: MultipartUpload, number: int, data: bytes) -> Part:
@@ -261,9 +257,7 @@ class S3Store(MediaStore):
             )
         except ClientError as exc:
             # A retry after a crash between completing and recording it: the object is there.
-            if str(exc.response.get("Error", {}).get("Code")) == "NoSuchUpload" and self.exists(
-                upload.staging_key
-            ):
+            if str(exc.response.get("Error", {}).get("Code")) == "NoSuchUpload" and self.exists(upload.staging_key):
                 return self.size(upload.staging_key)
             raise
         return self.size(upload.staging_key)

@@ -212,9 +212,7 @@ def test_download_url_expires(store: MediaStore) -> None:
     store.put(key, data)
     if isinstance(store, S3Store):
         # moto does not enforce presigned expiry; S3 and MinIO do. Check what is signed.
-        query = dict(
-            urllib.parse.parse_qsl(urllib.parse.urlparse(store.download_url(key, expires_in=90)).query)
-        )
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(store.download_url(key, expires_in=90)).query))
         assert query["X-Amz-Expires"] == "90"
         assert query["X-Amz-Signature"]
     else:
