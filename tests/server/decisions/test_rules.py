@@ -152,9 +152,7 @@ HISTORY = _with_standards(
         ("urban", "2026-02-01", 7, 72000),
     ],
 )
-def test_standard_for_picks_the_period_in_force(
-    residence: str, on: str, area_id: int | None, amount: int
-) -> None:
+def test_standard_for_picks_the_period_in_force(residence: str, on: str, area_id: int | None, amount: int) -> None:
     period = HISTORY.standard_for(Residence(residence), dt.date.fromisoformat(on), area_id)
     assert period.amount == amount
 
