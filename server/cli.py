@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from server.registry.commands import import_args, run_import
 from server.settings import Settings, SettingsError, get_settings
 
 __all__ = ["COMMANDS", "CommandError", "main"]
@@ -84,6 +85,7 @@ COMMANDS: dict[str, Command] = {
     "migrate": ("apply database migrations", _migrate_args, _migrate),
     "serve": ("run the HTTP server", _serve_args, _serve),
     "create-user": ("create an account (first admin, scripted set-up)", _create_user_args, _create_user),
+    "import": ("import a roster file: recheck import roster FILE", import_args, run_import),
 }
 
 

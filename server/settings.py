@@ -53,6 +53,10 @@ class Settings:
     refresh_token_days: int = 30
     max_body_bytes: int = 10 * 1024 * 1024
     """Largest JSON request body accepted (tus uploads stream and are limited separately)."""
+    import_max_bytes: int = 100 * 1024 * 1024
+    """Largest roster file (CSV or XLSX) accepted for import, on upload and on the command line."""
+    import_max_rows: int = 1_000_000
+    """Most data rows a roster file may have (one row per person)."""
     login_max_failures_per_account: int = 5
     login_max_failures_per_address: int = 20
     login_window_minutes: int = 15
@@ -73,6 +77,8 @@ class Settings:
             access_token_minutes=int(_env("ACCESS_TOKEN_MINUTES", "15")),
             refresh_token_days=int(_env("REFRESH_TOKEN_DAYS", "30")),
             max_body_bytes=int(_env("MAX_BODY_BYTES", str(10 * 1024 * 1024))),
+            import_max_bytes=int(_env("IMPORT_MAX_BYTES", str(100 * 1024 * 1024))),
+            import_max_rows=int(_env("IMPORT_MAX_ROWS", "1000000")),
             log_json=_env("LOG_JSON", "1") not in ("0", "false", "no"),
         )
         settings.check()

@@ -1,0 +1,929 @@
+"""The roster file: its columns, and reading a CSV or XLSX file into checked households.
+
+A county office keeps its dibao roster (低保花名册) as one row per person: every row names the
+household it belongs to by the **head's resident ID** (户主身份证号) and says how the person
+relates to the head. Household columns (area, category, benefit, bank account …) are read from
+the head's row; on the other rows of the household they may be left empty or repeat the head's
+value, but must not differ. Income columns hold a member's monthly income of that kind in yuan.
+``docs/roster.md`` documents the layout; :data:`COLUMNS` is its source.
+
+Reading never touches the database: :func:`read_roster` returns the households with their rows
+checked one by one (:class:`ParsedRoster`), or raises :class:`RosterFileError` when the file as
+a whole is unusable (too big, not CSV/XLSX, wrong columns, merged cells). Amounts become integer
+fen through :class:`~decimal.Decimal`, never through float.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from schemas.errors import FieldError
+from schemas.registry import (
+    Category,
+    Health,
+    HouseholdStatus,
+    IncomeKind,
+    LabourCapacity,
+    Relation,
+    Residence,
+    Sex,
+    id_number_problem,
+)
+from schemas.roster import RosterError
+from server.errors import DomainError
+
+__all__ = [
+    "COLUMNS",
+    "HOUSEHOLD_FIELDS",
+    "MEMBER_FIELDS",
+    "ParsedRoster",
+    "RosterColumn",
+    "RosterFileError",
+    "RosterHousehold",
+    "RosterMember",
+    "RosterTooLarge",
+    "read_roster",
+    "read_roster_bytes",
+]
+
+#: Rows of one household at most (as for a household registered through the API).
+MAX_MEMBERS = 30
+
+
+class RosterFileError(DomainError):
+    """The file as a whole cannot be imported (422); ``errors`` say where and why."""
+
+    status = 422
+    code = "invalid_roster"
+
+    def __init__(self, message: str, errors: Sequence[FieldError]) -> None:
+        super().__init__(message, list(errors))
+
+
+class RosterTooLarge(RosterFileError):
+    """The file is over the configured size or row limit (413)."""
+
+    status = 413
+    code = "too_large"
+
+
+class _Bad(ValueError):
+    """A cell's value is not acceptable; the message is the reason."""
+
+
+# ---------------------------------------------------------------- cell parsers
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def _text_max(limit: int) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        text = _text(value)
+        if len(text) > limit:
+            raise _Bad(f"longer than {limit} characters")
+        return text
+
+    return parse
+
+
+def _digits_text(value: Any, what: str) -> str:
+    """Digits kept as text: a number cell loses digits in Excel past 15, so say so."""
+    if isinstance(value, float):
+        if not value.is_integer() or abs(value) >= 1e15:
+            raise _Bad(f"{what} stored as a number loses digits in Excel: format the column as text")
+        return str(int(value))
+    if isinstance(value, bool):
+        raise _Bad(f"not a {what}")
+    return str(value).strip().replace(" ", "")
+
+
+def _id_number(value: Any) -> str:
+    text = _digits_text(value, "resident ID").upper()
+    if problem := id_number_problem(text):
+        raise _Bad(problem)
+    return text
+
+
+def _bank_account(value: Any) -> str:
+    text = _digits_text(value, "bank account").replace("-", "")
+    if not text.isdigit() or not 8 <= len(text) <= 32:
+        raise _Bad("must be 8 to 32 digits")
+    return text
+
+
+def _phone(value: Any) -> str:
+    text = _digits_text(value, "phone number")
+    if len(text) > 32:
+        raise _Bad("longer than 32 characters")
+    return text
+
+
+_YUAN = re.compile(r"^\d{1,3}(,\d{3})+(\.\d+)?$|^\d+(\.\d+)?$")
+
+
+def _fen(value: Any) -> int:
+    """Yuan with at most two decimals → integer fen, exactly (Decimal, never float arithmetic)."""
+    if isinstance(value, bool):
+        raise _Bad("not an amount in yuan")
+    if isinstance(value, int):
+        amount = Decimal(value)
+    elif isinstance(value, float):
+        amount = Decimal(repr(value))  # the shortest repr is the number as typed in the cell
+    else:
+        text = str(value).strip().removeprefix("¥").removeprefix("￥").strip()
+        if not _YUAN.match(text):
+            raise _Bad("not an amount in yuan (e.g. 560 or 560.50)")
+        amount = Decimal(text.replace(",", ""))
+    if not amount.is_finite() or amount < 0:
+        raise _Bad("must be zero or more yuan")
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2 and amount != amount.quantize(Decimal("0.01")):
+        raise _Bad("at most two decimals (fen)")
+    fen = int(amount * 100)
+    if fen > 100_000_000_00:
+        raise _Bad("more than 100,000,000 yuan")
+    return fen
+
+
+_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y%m%d", "%Y年%m月%d日")
+
+
+def _date(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise _Bad("a number, not a date: format the cell as a date or write 2026-01-31")
+    text = str(value).strip()
+    if " " in text:  # "2026-01-31 00:00:00" as Excel writes a date-time into CSV
+        text = text.split(" ", 1)[0]
+    for fmt in _DATE_FORMATS:
+        try:
+            return dt.datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    raise _Bad("not a date (write 2026-01-31)")
+
+
+def _number(low: float, high: float) -> Callable[[Any], float]:
+    def parse(value: Any) -> float:
+        if isinstance(value, bool):
+            raise _Bad("not a number")
+        try:
+            number = float(value) if isinstance(value, int | float) else float(str(value).strip())
+        except ValueError:
+            raise _Bad("not a number") from None
+        if not low <= number <= high:
+            raise _Bad(f"must be between {low:g} and {high:g}")
+        return number
+
+    return parse
+
+
+_GRADES = {"一级": 1, "二级": 2, "三级": 3, "四级": 4, "1级": 1, "2级": 2, "3级": 3, "4级": 4}
+_NO_GRADE = {"无", "否", "none", "no", "-", "0"}
+
+
+def _grade(value: Any) -> int | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if value in (1, 2, 3, 4):
+            return int(value)
+        if value == 0:
+            return None
+        raise _Bad("1 to 4 (一级 to 四级), or empty for none")
+    text = str(value).strip().lower()
+    if text in _NO_GRADE:
+        return None
+    if text in ("1", "2", "3", "4"):
+        return int(text)
+    if text in _GRADES:
+        return _GRADES[text]
+    raise _Bad("1 to 4 (一级 to 四级), or empty for none")
+
+
+def _choice(labels: dict[str, str], codes: Iterable[str]) -> Callable[[Any], str]:
+    """A code list: the English code or any of its Chinese labels, case-insensitive."""
+    table = {code.lower(): code for code in codes}
+    table.update({label.lower(): code for label, code in labels.items()})
+    hint = ", ".join(f"{label}/{code}" for label, code in _first_labels(labels).items())
+
+    def parse(value: Any) -> str:
+        key = str(value).strip().lower()
+        if key in table:
+            return table[key]
+        raise _Bad(f"not one of: {hint}")
+
+    return parse
+
+
+def _first_labels(labels: dict[str, str]) -> dict[str, str]:
+    first: dict[str, str] = {}
+    for label, code in labels.items():
+        if code not in first.values():
+            first[label] = code
+    return first
+
+
+_RELATIONS = {
+    "户主": "head",
+    "本人": "head",
+    "配偶": "spouse",
+    "妻": "spouse",
+    "夫": "spouse",
+    "妻子": "spouse",
+    "丈夫": "spouse",
+    "子女": "child",
+    "子": "child",
+    "女": "child",
+    "儿子": "child",
+    "女儿": "child",
+    "长子": "child",
+    "长女": "child",
+    "次子": "child",
+    "次女": "child",
+    "父母": "parent",
+    "父亲": "parent",
+    "母亲": "parent",
+    "孙子女": "grandchild",
+    "孙子": "grandchild",
+    "孙女": "grandchild",
+    "外孙子": "grandchild",
+    "外孙女": "grandchild",
+    "祖父母": "grandparent",
+    "祖父": "grandparent",
+    "祖母": "grandparent",
+    "外祖父": "grandparent",
+    "外祖母": "grandparent",
+    "兄弟姐妹": "sibling",
+    "兄": "sibling",
+    "弟": "sibling",
+    "姐": "sibling",
+    "妹": "sibling",
+    "儿媳": "child_in_law",
+    "女婿": "child_in_law",
+    "其他": "other",
+}
+_CATEGORIES = {"三无": "three_no", "三无人员": "three_no", "特困": "extreme_hardship", "一般": "general"}
+_RESIDENCES = {"城市": "urban", "城镇": "urban", "城": "urban", "农村": "rural", "乡村": "rural", "农": "rural"}
+_STATUSES = {
+    "正常": "active",
+    "在保": "active",
+    "在册": "active",
+    "暂停": "suspended",
+    "停发": "suspended",
+    "停保": "cancelled",
+    "注销": "cancelled",
+    "退保": "cancelled",
+}
+_SEXES = {"男": "male", "女": "female", "m": "male", "f": "female"}
+_HEALTH = {
+    "健康": "healthy",
+    "良好": "healthy",
+    "体弱多病": "often_ill",
+    "多病": "often_ill",
+    "慢性病": "often_ill",
+    "重病": "seriously_ill",
+    "大病": "seriously_ill",
+    "重大疾病": "seriously_ill",
+}
+_LABOUR = {
+    "有": "full",
+    "完全": "full",
+    "有劳动能力": "full",
+    "完全劳动能力": "full",
+    "部分": "partial",
+    "部分劳动能力": "partial",
+    "部分丧失": "partial",
+    "无": "none",
+    "无劳动能力": "none",
+    "丧失劳动能力": "none",
+    "完全丧失": "none",
+}
+
+_INCOME_LABELS: dict[IncomeKind, tuple[str, ...]] = {
+    IncomeKind.wages: ("工资性收入", "工资收入"),
+    IncomeKind.business: ("经营性收入", "经营收入", "家庭经营收入"),
+    IncomeKind.property: ("财产性收入", "财产收入"),
+    IncomeKind.support: ("赡养费", "赡养抚养扶养费"),
+    IncomeKind.pension: ("养老金", "退休金"),
+    IncomeKind.unemployment_benefit: ("失业保险金",),
+    IncomeKind.compensation: ("赔偿收入", "赔偿金"),
+    IncomeKind.gift: ("赠与收入", "赠与"),
+    IncomeKind.other: ("其他收入",),
+    IncomeKind.veteran_preferential: ("优抚金", "优抚对象抚恤补助"),
+    IncomeKind.family_planning_reward: ("计生奖励", "计划生育奖励扶助金"),
+    IncomeKind.scholarship: ("奖学金",),
+    IncomeKind.bravery_reward: ("见义勇为奖励", "见义勇为奖金"),
+    IncomeKind.social_assistance: ("社会救助金", "政府救助"),
+    IncomeKind.resident_basic_pension: ("城乡居民基础养老金", "基础养老金"),
+}
+
+
+# ---------------------------------------------------------------- the columns
+
+
+@dataclass(frozen=True)
+class RosterColumn:
+    """One column of the roster: canonical key (= English header), Chinese header, where it goes."""
+
+    key: str
+    zh: str
+    scope: str
+    """``household`` (read from the head's row), ``member`` (every row) or ``income``."""
+    required: bool
+    parse: Callable[[Any], Any]
+    meaning: str
+    aliases: tuple[str, ...] = ()
+    income_kind: IncomeKind | None = None
+
+
+def _income_columns() -> list[RosterColumn]:
+    columns = []
+    for kind, labels in _INCOME_LABELS.items():
+        columns.append(
+            RosterColumn(
+                f"income_{kind.value}",
+                labels[0],
+                "income",
+                False,
+                _fen,
+                f"monthly income of kind `{kind.value}`, yuan",
+                labels[1:],
+                kind,
+            )
+        )
+    return columns
+
+
+COLUMNS: list[RosterColumn] = [
+    RosterColumn(
+        "head_id_number",
+        "户主身份证号",
+        "household",
+        True,
+        _id_number,
+        "the household key: resident ID of the head, on every row",
+        ("户主身份证号码", "户主公民身份号码"),
+    ),
+    RosterColumn(
+        "household_code",
+        "户编号",
+        "household",
+        False,
+        _text_max(40),
+        "the county's household number; generated from area and head ID when empty",
+        ("家庭编号", "户号"),
+    ),
+    RosterColumn(
+        "area_code",
+        "区划代码",
+        "household",
+        True,
+        _text_max(32),
+        "code of the community or village the household lives in",
+        ("行政区划代码", "村社区代码", "所属区划代码"),
+    ),
+    RosterColumn(
+        "residence",
+        "城乡类别",
+        "household",
+        False,
+        _choice(_RESIDENCES, Residence),
+        "城市/urban or 农村/rural; the area's own when empty",
+        ("城乡", "城乡属性"),
+    ),
+    RosterColumn(
+        "category",
+        "保障类别",
+        "household",
+        True,
+        _choice(_CATEGORIES, Category),
+        "三无/three_no, 特困/extreme_hardship, 一般/general",
+        ("类别", "低保类别", "户类别"),
+    ),
+    RosterColumn(
+        "status",
+        "保障状态",
+        "household",
+        False,
+        _choice(_STATUSES, HouseholdStatus),
+        "正常/active (default), 暂停/suspended, 停保/cancelled",
+        ("状态",),
+    ),
+    RosterColumn(
+        "benefit_amount",
+        "月保障金",
+        "household",
+        False,
+        _fen,
+        "monthly benefit of the household in yuan, up to 2 decimals (stored as fen)",
+        ("保障金额", "月保障金额", "月救助金"),
+    ),
+    RosterColumn("address", "家庭住址", "household", False, _text_max(300), "address", ("住址", "地址")),
+    RosterColumn("lat", "纬度", "household", False, _number(-90, 90), "GPS latitude (WGS 84)"),
+    RosterColumn("lon", "经度", "household", False, _number(-180, 180), "GPS longitude (WGS 84)"),
+    RosterColumn("bank_name", "开户银行", "household", False, _text_max(100), "bank paying the benefit"),
+    RosterColumn(
+        "bank_account", "银行账号", "household", False, _bank_account, "account number, digits", ("银行卡号",)
+    ),
+    RosterColumn("phone", "联系电话", "household", False, _phone, "contact phone", ("电话", "手机号码")),
+    RosterColumn("approved_on", "批准日期", "household", False, _date, "date first approved", ("审批日期",)),
+    RosterColumn(
+        "last_recheck_on", "上次复核日期", "household", False, _date, "date of the last recheck", ("复核日期",)
+    ),
+    RosterColumn("name", "姓名", "member", True, _text_max(100), "the person's name"),
+    RosterColumn(
+        "relation",
+        "与户主关系",
+        "member",
+        True,
+        _choice(_RELATIONS, Relation),
+        "户主/head, 配偶/spouse, 子女/child, 父母/parent, 孙子女/grandchild, 祖父母/grandparent, "
+        "兄弟姐妹/sibling, 儿媳/女婿/child_in_law, 其他/other",
+        ("关系", "家庭关系"),
+    ),
+    RosterColumn(
+        "id_number",
+        "身份证号",
+        "member",
+        True,
+        _id_number,
+        "the person's 18-character resident ID (GB 11643 check character verified)",
+        ("身份证号码", "公民身份号码"),
+    ),
+    RosterColumn("sex", "性别", "member", False, _choice(_SEXES, Sex), "男/male, 女/female; from the ID when empty"),
+    RosterColumn("birth_date", "出生日期", "member", False, _date, "from the ID when empty; must agree with it"),
+    RosterColumn(
+        "health",
+        "健康状况",
+        "member",
+        False,
+        _choice(_HEALTH, Health),
+        "健康/healthy (default), 体弱多病/often_ill, 重病/seriously_ill",
+    ),
+    RosterColumn("disability_grade", "残疾等级", "member", False, _grade, "1-4 (一级-四级), empty for none"),
+    RosterColumn(
+        "labour_capacity",
+        "劳动能力",
+        "member",
+        False,
+        _choice(_LABOUR, LabourCapacity),
+        "有/full (default), 部分/partial, 无/none",
+    ),
+    RosterColumn("employment", "就业情况", "member", False, _text_max(100), "job or occupation, free text"),
+    *_income_columns(),
+]
+
+HOUSEHOLD_FIELDS = tuple(c.key for c in COLUMNS if c.scope == "household" and c.key != "head_id_number")
+MEMBER_FIELDS = tuple(c.key for c in COLUMNS if c.scope == "member")
+_BY_KEY = {c.key: c for c in COLUMNS}
+_REQUIRED_ON_HEAD_ROW = tuple(
+    c.key for c in COLUMNS if c.scope == "household" and c.required and c.key != "head_id_number"
+)
+
+
+def _header_key(text: str) -> str:
+    """Normalise a header: trim, drop a unit in brackets (``月保障金(元)``), case, spaces."""
+    text = text.replace("\ufeff", "").strip()
+    text = re.sub(r"[（(][^)）]*[)）]\s*$", "", text).strip()
+    return re.sub(r"[\s\-]+", "_", text).lower()
+
+
+_HEADERS: dict[str, str] = {}
+for _column in COLUMNS:
+    for _name in (_column.key, _column.zh, *_column.aliases):
+        _HEADERS[_header_key(_name)] = _column.key
+
+
+# ---------------------------------------------------------------- parsed result
+
+
+@dataclass(slots=True)
+class RosterMember:
+    """One person row, checked. ``fields`` holds the member columns present in the file."""
+
+    row: int
+    id_number: str
+    fields: dict[str, Any]
+    incomes: dict[str, int]
+    """Income kind → fen per month (only non-zero amounts)."""
+    household_values: dict[str, Any]
+    """The household columns as given on this row (checked against the head's row)."""
+
+
+@dataclass(slots=True)
+class RosterHousehold:
+    """The rows of one household; ``fields`` are the household columns from the head's row."""
+
+    head_id_number: str
+    rows: list[int] = field(default_factory=list)
+    fields: dict[str, Any] = field(default_factory=dict)
+    members: list[RosterMember] = field(default_factory=list)
+    head_row: int | None = None
+
+
+@dataclass
+class ParsedRoster:
+    """Every household of the file, and every problem found in its rows.
+
+    ``invalid`` holds the head IDs of households with at least one bad row; ``stray_rows`` the
+    bad rows that name no usable household (their head ID itself is wrong).
+    """
+
+    households: dict[str, RosterHousehold]
+    errors: list[RosterError]
+    invalid: set[str]
+    stray_rows: set[int]
+    rows: int
+    columns: frozenset[str]
+    headers: dict[str, str]
+    """Canonical key → the header as written in the file (for error messages)."""
+    error_cells: set[tuple[int, str]] = field(default_factory=set)
+
+    def error(self, row: int | None, key: str | None, reason: str, head: str | None = None) -> None:
+        """Record a problem at ``row`` / column ``key`` (and mark the household invalid)."""
+        column = self.headers.get(key, key) if key else None
+        path = f"row {row}" if row is not None else "file"
+        if column:
+            path = f"{path} / {column}"
+        self.errors.append(RosterError(path=path, reason=reason, row=row, column=column))
+        if row is not None and key:
+            self.error_cells.add((row, key))
+        if head is not None:
+            self.invalid.add(head)
+        elif row is not None:
+            self.stray_rows.add(row)
+
+    @property
+    def valid_households(self) -> list[RosterHousehold]:
+        return [h for k, h in self.households.items() if k not in self.invalid]
+
+    @property
+    def skipped_rows(self) -> int:
+        return sum(len(self.households[k].rows) for k in self.invalid if k in self.households) + len(self.stray_rows)
+
+
+# ---------------------------------------------------------------- reading files
+
+_MERGE = re.compile(rb"<(?:\w+:)?mergeCell\s[^>]*?ref=\"([A-Z]+\d+(?::[A-Z]+\d+)?)\"")
+
+
+def _file_error(reason: str, column: str | None = None, row: int | None = None) -> RosterFileError:
+    path = "file" if row is None else f"row {row}"
+    if column:
+        path = f"{path} / {column}"
+    error = RosterError(path=path, reason=reason, row=row, column=column)
+    return RosterFileError(f"{path}: {reason}", [error])
+
+
+def _decode(data: bytes) -> str:
+    """UTF-8 (with or without BOM), else GB18030 (a superset of GBK, as Excel saves in China)."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030")
+    except UnicodeDecodeError:
+        raise _file_error("the file is neither UTF-8 nor GB18030/GBK text") from None
+
+
+def _csv_rows(data: bytes) -> Iterator[list[Any]]:
+    text = _decode(data)
+    first = text.split("\n", 1)[0]
+    delimiter = max(",\t;", key=first.count)
+    for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
+        if any(cell.startswith("=") for cell in row):
+            yield [_Formula(cell) if cell.startswith("=") else cell for cell in row]
+        else:
+            yield row
+
+
+class _Formula(str):
+    """A cell holding a formula instead of a value."""
+
+
+def _column_letter(index: int) -> str:
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def _xlsx_rows(data: bytes, max_bytes: int) -> Iterator[list[Any]]:
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        unpacked = sum(info.file_size for info in archive.infolist())
+    except zipfile.BadZipFile:
+        raise _file_error("not a readable XLSX file (save it as .xlsx or .csv)") from None
+    if unpacked > 20 * max_bytes:
+        raise RosterTooLarge(
+            "file: unpacks to more than the limit",
+            [RosterError(path="file", reason=f"unpacks to {unpacked} bytes, over {20 * max_bytes}")],
+        )
+    try:
+        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+    except (InvalidFileException, KeyError, OSError, ValueError) as exc:
+        raise _file_error(f"not a readable XLSX file ({type(exc).__name__})") from None
+    try:
+        sheet = workbook.worksheets[0]
+        merged = _merged_ranges(archive, getattr(sheet, "_worksheet_path", ""))
+        if merged:
+            errors = [
+                RosterError(
+                    path=f"row {_ref_row(ref)} / {ref}",
+                    reason="merged cells are refused: unmerge them and fill every row",
+                    row=_ref_row(ref),
+                    column=ref,
+                )
+                for ref in merged[:100]
+            ]
+            raise RosterFileError(f"{len(merged)} merged cell range(s)", errors)
+        for row in sheet.iter_rows():
+            yield [_Formula(cell.value) if cell.data_type == "f" else cell.value for cell in row]
+    finally:
+        workbook.close()
+
+
+def _merged_ranges(archive: zipfile.ZipFile, path: str) -> list[str]:
+    """Merged ranges of a sheet, found by scanning its XML (read-only openpyxl does not load them)."""
+    if not path:
+        return []
+    found: list[str] = []
+    tail = b""
+    with archive.open(path.lstrip("/")) as source:
+        while chunk := source.read(1 << 20):
+            block = tail + chunk
+            found.extend(m.decode() for m in _MERGE.findall(block))
+            tail = block[-200:]
+            # a match inside the carried tail would be counted twice: drop duplicates below
+    return list(dict.fromkeys(found))
+
+
+def _ref_row(ref: str) -> int:
+    return int(re.sub(r"[A-Z]", "", ref.split(":")[0]))
+
+
+def _is_blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def read_roster(
+    path: Path, *, max_bytes: int, max_rows: int, progress: Callable[[int], None] | None = None
+) -> ParsedRoster:
+    """Read and check a roster file from disk (size checked before a byte is parsed)."""
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise RosterTooLarge(
+            "file: too large",
+            [RosterError(path="file", reason=f"{size} bytes, over the limit of {max_bytes} bytes")],
+        )
+    return read_roster_bytes(path.read_bytes(), path.name, max_bytes=max_bytes, max_rows=max_rows, progress=progress)
+
+
+def read_roster_bytes(
+    data: bytes,
+    filename: str,
+    *,
+    max_bytes: int,
+    max_rows: int,
+    progress: Callable[[int], None] | None = None,
+) -> ParsedRoster:
+    """Read and check a roster given as bytes; XLSX is told by its content, else CSV.
+
+    ``progress`` is called with the number of rows read since the last call.
+    """
+    if len(data) > max_bytes:
+        raise RosterTooLarge(
+            "file: too large",
+            [RosterError(path="file", reason=f"{len(data)} bytes, over the limit of {max_bytes} bytes")],
+        )
+    if data.startswith(b"PK\x03\x04"):
+        rows = _xlsx_rows(data, max_bytes)
+    elif filename.lower().endswith((".xlsx", ".xlsm", ".xls")):
+        raise _file_error("not a readable XLSX file (save it as .xlsx or .csv)")
+    else:
+        rows = _csv_rows(data)
+    return _check_rows(rows, max_rows, progress)
+
+
+def _headers(raw: list[Any]) -> tuple[dict[int, str], dict[str, str]]:
+    """Column index → key, and key → header as written. Unknown, duplicate, missing: refused."""
+    problems: list[RosterError] = []
+    index: dict[int, str] = {}
+    written: dict[str, str] = {}
+    for i, cell in enumerate(raw):
+        if _is_blank(cell):
+            continue
+        title = str(cell).strip()
+        key = _HEADERS.get(_header_key(title))
+        letter = _column_letter(i)
+        if key is None:
+            problems.append(
+                RosterError(
+                    path=f"row 1 / {title}",
+                    reason=f"unknown column (column {letter}); see docs/roster.md for the headers",
+                    row=1,
+                    column=title,
+                )
+            )
+        elif key in written:
+            problems.append(
+                RosterError(
+                    path=f"row 1 / {title}",
+                    reason=f"column given twice (column {letter}, also '{written[key]}')",
+                    row=1,
+                    column=title,
+                )
+            )
+        else:
+            index[i] = key
+            written[key] = title
+    for column in COLUMNS:
+        if column.required and column.key not in written:
+            problems.append(
+                RosterError(
+                    path=f"row 1 / {column.zh}",
+                    reason=f"required column missing ({column.zh} or {column.key})",
+                    row=1,
+                    column=column.zh,
+                )
+            )
+    if problems:
+        raise RosterFileError(f"{len(problems)} problem(s) with the columns", problems)
+    return index, written
+
+
+def _check_rows(rows: Iterator[list[Any]], max_rows: int, progress: Callable[[int], None] | None) -> ParsedRoster:
+    header: list[Any] | None = None
+    row_number = 0
+    for raw in rows:
+        row_number += 1
+        if not all(_is_blank(c) for c in raw):
+            header = raw
+            break
+    if header is None:
+        raise _file_error("the file is empty: no header row")
+    if row_number != 1:
+        raise _file_error("the header must be on the first row", row=row_number)
+    index, written = _headers(header)
+    roster = ParsedRoster({}, [], set(), set(), 0, frozenset(written), written)
+    columns = [(i, _BY_KEY[key]) for i, key in sorted(index.items())]
+    seen_ids: dict[str, int] = {}
+    memo: dict[str, tuple[Any, Any]] = {}
+    pending = 0
+    for raw in rows:
+        row_number += 1
+        pending += 1
+        if pending == 5000 and progress:
+            progress(pending)
+            pending = 0
+        if all(_is_blank(c) for c in raw):
+            continue
+        roster.rows += 1
+        if roster.rows > max_rows:
+            raise RosterTooLarge(
+                "file: too many rows",
+                [RosterError(path=f"row {row_number}", reason=f"more than {max_rows} rows", row=row_number)],
+            )
+        _check_row(roster, columns, raw, row_number, seen_ids, memo)
+    if progress and pending:
+        progress(pending)
+    if roster.rows == 0:
+        raise _file_error("no data rows below the header")
+    for household in roster.households.values():
+        _check_household(roster, household)
+    return roster
+
+
+def _check_row(
+    roster: ParsedRoster,
+    columns: list[tuple[int, RosterColumn]],
+    raw: list[Any],
+    row: int,
+    seen_ids: dict[str, int],
+    memo: dict[str, tuple[Any, Any]],
+) -> None:
+    """Parse one person row into its household (errors recorded against the row's household)."""
+    width = len(raw)
+    values: dict[str, Any] = {}
+    problems: list[tuple[str, str]] = []
+    for i, column in columns:
+        cell = raw[i] if i < width else None
+        if isinstance(cell, _Formula):
+            problems.append((column.key, "formula cells are refused: paste the values instead"))
+            continue
+        if _is_blank(cell):
+            if column.required and (column.scope != "household" or column.key == "head_id_number"):
+                problems.append((column.key, "required"))
+            continue
+        key = column.key
+        last = memo.get(key)
+        if last is not None and last[0] == cell and type(last[0]) is type(cell):
+            values[key] = last[1]
+            continue
+        try:
+            values[key] = column.parse(cell)
+        except _Bad as exc:
+            problems.append((key, str(exc)))
+            continue
+        if column.scope == "household":
+            memo[key] = (cell, values[key])
+    head = values.get("head_id_number")
+    id_number = values.get("id_number")
+    household = None
+    if head is not None:
+        household = roster.households.get(head)
+        if household is None:
+            household = roster.households[head] = RosterHousehold(head)
+        household.rows.append(row)
+    for key, reason in problems:
+        roster.error(row, key, reason, head)
+    if household is None:
+        if not problems:
+            roster.error(row, "head_id_number", "required", None)
+        return
+    if id_number is None:
+        roster.invalid.add(household.head_id_number)
+        return
+    if (first := seen_ids.get(id_number)) is not None:
+        roster.error(row, "id_number", f"this person is already listed on row {first}", household.head_id_number)
+        return
+    seen_ids[id_number] = row
+    fields = {k: values[k] for k in MEMBER_FIELDS if k in values}
+    if "sex" in fields or "birth_date" in fields:
+        _check_against_id(roster, row, id_number, fields, household.head_id_number)
+    fields.setdefault("sex", "male" if int(id_number[16]) % 2 else "female")
+    if "birth_date" not in fields:
+        fields["birth_date"] = dt.date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14]))
+    incomes = {key[7:]: value for key, value in values.items() if value and key.startswith("income_")}
+    own = {k: values[k] for k in HOUSEHOLD_FIELDS if k in values}
+    household.members.append(RosterMember(row, id_number, fields, incomes, own))
+    if id_number == household.head_id_number:
+        household.head_row = row
+        household.fields = own
+    elif fields.get("relation") == "head":
+        roster.error(row, "relation", "户主/head, but the ID differs from 户主身份证号", household.head_id_number)
+
+
+def _check_against_id(roster: ParsedRoster, row: int, id_number: str, fields: dict[str, Any], head: str) -> None:
+    sex = "male" if int(id_number[16]) % 2 else "female"
+    if fields.get("sex", sex) != sex:
+        roster.error(row, "sex", f"does not agree with the resident ID (digit 17 says {sex})", head)
+    birth = dt.date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14]))
+    if fields.get("birth_date", birth) != birth:
+        roster.error(row, "birth_date", f"does not agree with the resident ID ({birth.isoformat()})", head)
+
+
+def _check_household(roster: ParsedRoster, household: RosterHousehold) -> None:
+    """One head row whose relation is head; other rows repeat the head's household values or leave them empty."""
+    head = household.head_id_number
+    if household.head_row is None:
+        if head not in roster.invalid:
+            roster.error(
+                household.rows[0],
+                "head_id_number",
+                "no row for the head: the person with this resident ID must be listed, relation 户主",
+                head,
+            )
+        return
+    head_member = next(m for m in household.members if m.row == household.head_row)
+    if head_member.fields.get("relation", "head") != "head":
+        roster.error(household.head_row, "relation", "the head's own row must say 户主/head", head)
+    for key in _REQUIRED_ON_HEAD_ROW:
+        if key not in household.fields and (household.head_row, key) not in roster.error_cells:
+            roster.error(household.head_row, key, "required on the head's row", head)
+    if len(household.members) > MAX_MEMBERS:
+        roster.error(household.rows[0], "head_id_number", f"more than {MAX_MEMBERS} members", head)
+    expected = household.fields
+    for member in household.members:
+        for key, value in member.household_values.items():
+            if key not in expected or expected[key] != value:
+                roster.error(
+                    member.row,
+                    key,
+                    f"differs from the head's row (row {household.head_row}): leave it empty or repeat it",
+                    head,
+                )
+        member.household_values = {}

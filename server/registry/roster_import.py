@@ -1,0 +1,459 @@
+"""Applying a checked roster to the database: set-based, idempotent, all or nothing.
+
+Households are matched by the head's resident ID. The stored households, members and member
+incomes touched by the file are loaded in large batches, compared in Python, and only the
+differences are written, with bulk statements: a re-import of the same file writes nothing (no
+version bump, no audit entry). A changed household gets ``version + 1``, a fresh ``updated_at``
+and one audit entry with what changed; a new one gets one ``create`` entry; an import that
+changed anything adds one ``import`` entry for the file (source, counts).
+
+What the file says is the truth for what it covers: members of a matched household missing from
+the file are removed; its member incomes are replaced when they differ. Household-level income
+items (not tied to a member) and columns absent from the file are left as they are. A person
+registered in a household the file does not cover is refused (the county moves people between
+households only when both households are in the same file).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas.roster import RosterImportResult
+from server.audit.models import AuditEvent
+from server.audit.services import jsonable
+from server.auth.identity import Actor
+from server.db.base import utcnow
+from server.registry.models import Area, Household, IncomeItem, Member
+from server.registry.roster import ParsedRoster, RosterFileError, RosterHousehold
+
+__all__ = ["MAX_ERRORS_LISTED", "import_roster"]
+
+#: Errors listed in a refusal or summary; ``error_count`` has the full number.
+MAX_ERRORS_LISTED = 1000
+_BATCH = 5000
+
+T = TypeVar("T")
+
+_HOUSEHOLD_DEFAULTS: dict[str, Any] = {
+    "status": "active",
+    "benefit_amount": 0,
+    "address": "",
+    "lat": None,
+    "lon": None,
+    "bank_name": None,
+    "bank_account": None,
+    "phone": None,
+    "approved_on": None,
+    "last_recheck_on": None,
+}
+_MEMBER_DEFAULTS: dict[str, Any] = {
+    "health": "healthy",
+    "disability_grade": None,
+    "labour_capacity": "full",
+    "employment": None,
+}
+_MEMBER_COLUMNS = ("name", "relation", "sex", "birth_date", *_MEMBER_DEFAULTS)
+_MEMBER_UPDATE_KEYS = ("id", "household_id", *_MEMBER_COLUMNS)
+_HOUSEHOLD_UPDATE_KEYS = ("id", "code", "area_id", "head_name", "residence", "category", *_HOUSEHOLD_DEFAULTS)
+
+
+def _chunks(items: Sequence[T], size: int = _BATCH) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@dataclass
+class _Plan:
+    """The writes an import needs, gathered before any is made."""
+
+    new_households: list[dict[str, Any]] = field(default_factory=list)
+    household_updates: list[dict[str, Any]] = field(default_factory=list)
+    new_members: list[dict[str, Any]] = field(default_factory=list)
+    member_updates: list[dict[str, Any]] = field(default_factory=list)
+    removed_members: list[uuid.UUID] = field(default_factory=list)
+    income_households: list[uuid.UUID] = field(default_factory=list)
+    new_incomes: list[dict[str, Any]] = field(default_factory=list)
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    unchanged: int = 0
+
+
+@dataclass
+class _Stored:
+    """What the database holds for the file's households and people."""
+
+    areas: dict[str, tuple[int, str | None]]
+    households: dict[str, dict[str, Any]]
+    members_by_number: dict[str, dict[str, Any]]
+    members_by_household: dict[uuid.UUID, list[dict[str, Any]]]
+    incomes: dict[uuid.UUID, list[dict[str, Any]]]
+
+
+async def _select_in(session: AsyncSession, columns: Any, column: Any, values: Iterable[Any]) -> list[Any]:
+    """Rows whose ``column`` is in ``values``, fetched in batches (parameter limits)."""
+    rows: list[Any] = []
+    ordered = list(values)
+    for chunk in _chunks(ordered):
+        rows.extend((await session.execute(select(*columns).where(column.in_(chunk)))).mappings().all())
+    return rows
+
+
+def _generated_code(area_code: str, head: str, attempt: int = 0) -> str:
+    digest = hashlib.sha1(f"{head}:{attempt}".encode()).hexdigest()[:8].upper()
+    return f"{area_code[:31]}-{digest}"
+
+
+async def _load(session: AsyncSession, roster: ParsedRoster) -> _Stored:
+    areas = {
+        code: (area_id, residence)
+        for area_id, code, residence in (await session.execute(select(Area.id, Area.code, Area.residence))).all()
+    }
+    household_table = Household.__table__.c
+    households = {
+        row["head_id_number"]: dict(row)
+        for row in await _select_in(session, Household.__table__.c, household_table.head_id_number, roster.households)
+    }
+    member_table = Member.__table__.c
+    numbers = [m.id_number for h in roster.households.values() for m in h.members]
+    members_by_number = {
+        row["id_number"]: dict(row)
+        for row in await _select_in(session, Member.__table__.c, member_table.id_number, numbers)
+    }
+    household_ids = [h["id"] for h in households.values()]
+    for row in await _select_in(session, Member.__table__.c, member_table.household_id, household_ids):
+        members_by_number.setdefault(row["id_number"], dict(row))
+    members_by_household: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    for member in members_by_number.values():
+        members_by_household.setdefault(member["household_id"], []).append(member)
+    incomes: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    income_table = IncomeItem.__table__.c
+    for row in await _select_in(session, IncomeItem.__table__.c, income_table.household_id, household_ids):
+        if row["member_id"] is not None:
+            incomes.setdefault(row["household_id"], []).append(dict(row))
+    return _Stored(areas, households, members_by_number, members_by_household, incomes)
+
+
+async def _resolve_codes(session: AsyncSession, roster: ParsedRoster, stored: _Stored) -> dict[str, str]:
+    """The code each file household will have; clashes with other households are errors."""
+    wanted: dict[str, str] = {}
+    for head, household in roster.households.items():
+        if head in roster.invalid:
+            continue
+        if "household_code" in household.fields:
+            wanted[head] = household.fields["household_code"]
+        elif head in stored.households:
+            wanted[head] = stored.households[head]["code"]
+        else:
+            wanted[head] = _generated_code(household.fields.get("area_code", ""), head)
+    table = Household.__table__.c
+    taken = {
+        row["code"]: row["head_id_number"]
+        for row in await _select_in(session, (table.code, table.head_id_number), table.code, set(wanted.values()))
+    }
+    owners: dict[str, str] = {}
+    for head, code in wanted.items():
+        household = roster.households[head]
+        given = "household_code" in household.fields
+        attempt = 0
+        while (taken.get(code, head) != head or owners.get(code, head) != head) and not given:
+            attempt += 1  # a generated code that happens to clash: derive another
+            code = _generated_code(household.fields.get("area_code", ""), head, attempt)
+            if attempt % 5 == 0:
+                extra = await _select_in(session, (table.code, table.head_id_number), table.code, [code])
+                taken.update({row["code"]: row["head_id_number"] for row in extra})
+        if given and taken.get(code, head) != head:
+            roster.error(household.head_row, "household_code", "another household already has this code", head)
+        elif given and owners.get(code, head) != head:
+            roster.error(
+                household.head_row,
+                "household_code",
+                f"the same code is given to another household on row {roster.households[owners[code]].head_row}",
+                head,
+            )
+        owners.setdefault(code, head)
+        wanted[head] = code
+    return wanted
+
+
+def _check_places(roster: ParsedRoster, stored: _Stored, scope: frozenset[int] | None) -> None:
+    """Area codes exist and lie in the caller's scope; matched households too; residence known."""
+    for head, household in roster.households.items():
+        if head in roster.invalid or household.head_row is None:
+            continue
+        row = household.head_row
+        code = household.fields.get("area_code")
+        area = stored.areas.get(code) if code else None
+        if area is None:
+            roster.error(row, "area_code", "no area with this code", head)
+            continue
+        if scope is not None and area[0] not in scope:
+            roster.error(row, "area_code", "outside your areas", head)
+            continue
+        existing = stored.households.get(head)
+        if existing is not None and scope is not None and existing["area_id"] not in scope:
+            roster.error(row, "head_id_number", "this household is registered in an area outside yours", head)
+            continue
+        if "residence" not in household.fields and area[1] is None and existing is None:
+            roster.error(row, "residence", "required: the area has no urban/rural setting", head)
+
+
+def _check_people(roster: ParsedRoster, stored: _Stored, codes: dict[uuid.UUID, str]) -> bool:
+    """A person stored in a household the file does not (validly) cover cannot be taken from it."""
+    covered = {
+        stored.households[head]["id"]
+        for head in roster.households
+        if head not in roster.invalid and head in stored.households
+    }
+    found = False
+    for head, household in roster.households.items():
+        if head in roster.invalid:
+            continue
+        for member in household.members:
+            current = stored.members_by_number.get(member.id_number)
+            if current is None or current["household_id"] in covered:
+                continue
+            other = codes.get(current["household_id"], "?")
+            roster.error(
+                member.row,
+                "id_number",
+                f"already a member of household {other}, which this file does not cover",
+                head,
+            )
+            found = True
+    return found
+
+
+async def _household_codes(session: AsyncSession, stored: _Stored, roster: ParsedRoster) -> dict[uuid.UUID, str]:
+    ids = {
+        stored.members_by_number[m.id_number]["household_id"]
+        for h in roster.households.values()
+        for m in h.members
+        if m.id_number in stored.members_by_number
+    }
+    ids -= {h["id"] for h in stored.households.values()}
+    table = Household.__table__.c
+    return {row["id"]: row["code"] for row in await _select_in(session, (table.id, table.code), table.id, ids)}
+
+
+def _audit_row(
+    actor: Actor, action: str, entity: str, entity_id: Any, changes: dict[str, Any], at: Any
+) -> dict[str, Any]:
+    return {
+        "at": at,
+        "actor_id": actor.user_id,
+        "actor_role": actor.role,
+        "device_id": actor.device_id,
+        "request_id": actor.request_id,
+        "action": action,
+        "entity": entity,
+        "entity_id": str(entity_id),
+        "changes": changes,
+    }
+
+
+def _plan_household(
+    plan: _Plan,
+    household: RosterHousehold,
+    stored: _Stored,
+    code: str,
+    columns: frozenset[str],
+    listed: set[str],
+    actor: Actor,
+    now: dt.datetime,
+) -> tuple[int, int, int]:
+    """Add the writes for one household; returns (members created, updated, removed)."""
+    head = household.head_id_number
+    fields = household.fields
+    area_id, area_residence = stored.areas[fields["area_code"]]
+    head_member = next(m for m in household.members if m.id_number == head)
+    existing = stored.households.get(head)
+    wanted: dict[str, Any] = {
+        "code": code,
+        "area_id": area_id,
+        "head_name": head_member.fields["name"],
+        "category": fields["category"],
+    }
+    wanted.update({key: fields.get(key, default) for key, default in _HOUSEHOLD_DEFAULTS.items() if key in columns})
+    if "residence" in fields:
+        wanted["residence"] = fields["residence"]
+    changes: dict[str, Any] = {}
+    if existing is None:
+        household_id = uuid.uuid4()
+        row = {"residence": area_residence, **_HOUSEHOLD_DEFAULTS, **wanted}
+        row |= {"id": household_id, "head_id_number": head, "version": 1, "created_at": now, "updated_at": now}
+        plan.new_households.append(row)
+        audit = {"source": "roster", "code": code, "members": len(household.members)}
+        plan.audit.append(_audit_row(actor, "create", "household", household_id, audit, now))
+    else:
+        household_id = existing["id"]
+        changes = {key: [jsonable(existing[key]), jsonable(v)] for key, v in wanted.items() if existing[key] != v}
+    created = updated = 0
+    member_ids: dict[str, uuid.UUID] = {}
+    added: list[str] = []
+    changed_members: dict[str, Any] = {}
+    for member in household.members:
+        values = {
+            key: member.fields.get(key, _MEMBER_DEFAULTS.get(key))
+            for key in _MEMBER_COLUMNS
+            if key in member.fields or key in columns
+        }
+        current = stored.members_by_number.get(member.id_number)
+        if current is None:
+            member_id = uuid.uuid4()
+            row = {**_MEMBER_DEFAULTS, **values, "id": member_id, "household_id": household_id}
+            row["id_number"] = member.id_number
+            plan.new_members.append(row)
+            added.append(member.fields["name"])
+            created += 1
+        else:
+            member_id = current["id"]
+            values["household_id"] = household_id
+            diff = {key: [jsonable(current[key]), jsonable(v)] for key, v in values.items() if current[key] != v}
+            if diff:
+                plan.member_updates.append({key: current[key] for key in _MEMBER_UPDATE_KEYS} | values)
+                changed_members[str(member_id)] = diff
+                updated += 1
+        member_ids[member.id_number] = member_id
+    removed = [
+        m
+        for m in stored.members_by_household.get(household_id, [])
+        if m["id_number"] not in listed and existing is not None
+    ]
+    plan.removed_members.extend(m["id"] for m in removed)
+    new_incomes = sorted(
+        (member_ids[m.id_number], kind, amount) for m in household.members for kind, amount in m.incomes.items()
+    )
+    old_incomes = sorted((i["member_id"], i["kind"], i["monthly_amount"]) for i in stored.incomes.get(household_id, []))
+    if new_incomes != old_incomes:
+        if existing is not None:
+            plan.income_households.append(household_id)
+            changes["incomes"] = [sum(i[2] for i in old_incomes), sum(i[2] for i in new_incomes)]
+        plan.new_incomes.extend(
+            {
+                "id": uuid.uuid4(),
+                "household_id": household_id,
+                "member_id": member_id,
+                "kind": kind,
+                "monthly_amount": amount,
+                "note": None,
+            }
+            for member_id, kind, amount in new_incomes
+        )
+    if existing is not None:
+        if added:
+            changes["members_added"] = added
+        if removed:
+            changes["members_removed"] = [m["name"] for m in removed]
+        if changed_members:
+            changes["members_changed"] = changed_members
+        if changes:
+            row = {key: existing[key] for key in _HOUSEHOLD_UPDATE_KEYS} | wanted
+            row |= {"version": existing["version"] + 1, "updated_at": now}
+            plan.household_updates.append(row)
+            audit = {"source": "roster", **changes}
+            plan.audit.append(_audit_row(actor, "update", "household", household_id, audit, now))
+        else:
+            plan.unchanged += 1
+    return created, updated, len(removed)
+
+
+async def _write(session: AsyncSession, plan: _Plan, progress: Callable[[int], None] | None) -> None:
+    async def run(statement: Any, rows: Sequence[dict[str, Any]]) -> None:
+        for chunk in _chunks(rows):
+            await session.execute(statement, list(chunk))
+            if progress:
+                progress(len(chunk))
+
+    await run(insert(Household), plan.new_households)
+    await run(update(Household), plan.household_updates)
+    income_table = IncomeItem.__table__.c
+    for chunk in _chunks(plan.income_households):
+        await session.execute(
+            delete(IncomeItem).where(income_table.household_id.in_(chunk), income_table.member_id.is_not(None))
+        )
+    for chunk in _chunks(plan.removed_members):
+        await session.execute(delete(Member).where(Member.__table__.c.id.in_(chunk)))
+    await run(update(Member), plan.member_updates)
+    await run(insert(Member), plan.new_members)
+    await run(insert(IncomeItem), plan.new_incomes)
+    await run(insert(AuditEvent), plan.audit)
+
+
+async def import_roster(
+    session: AsyncSession,
+    roster: ParsedRoster,
+    actor: Actor,
+    *,
+    scope: frozenset[int] | None = None,
+    skip_invalid: bool = False,
+    dry_run: bool = False,
+    source: str = "",
+    progress: Callable[[int], None] | None = None,
+) -> RosterImportResult:
+    """Check ``roster`` against the database and write the differences (nothing if ``dry_run``).
+
+    ``scope`` limits the areas the caller may import into (``None``: anywhere, the command line).
+    Any bad row refuses the whole import with :class:`RosterFileError`, unless ``skip_invalid``:
+    then the households with a bad row are left out and the rest are imported. The caller commits.
+    """
+    started = time.perf_counter()
+    stored = await _load(session, roster)
+    _check_places(roster, stored, scope)
+    codes = await _resolve_codes(session, roster, stored)
+    other_codes = await _household_codes(session, stored, roster)
+    while _check_people(roster, stored, other_codes):
+        pass  # a refused person can invalidate a household that another one was moving people from
+    errors = sorted(roster.errors, key=lambda e: (e.row or 0, e.path))
+    if errors and not skip_invalid:
+        raise RosterFileError(
+            f"{len(errors)} problem(s) in the file; nothing was imported",
+            errors[:MAX_ERRORS_LISTED],
+        )
+    households = roster.valid_households
+    plan = _Plan()
+    now = utcnow()
+    # a stored member missing from their household's rows but listed in another household moves there
+    listed = {m.id_number for h in households for m in h.members}
+    members_created = members_updated = members_removed = 0
+    for household in households:
+        c, u, r = _plan_household(
+            plan, household, stored, codes[household.head_id_number], roster.columns, listed, actor, now
+        )
+        members_created += c
+        members_updated += u
+        members_removed += r
+    result = RosterImportResult(
+        rows=roster.rows,
+        households=len(roster.households),
+        created=len(plan.new_households),
+        updated=len(plan.household_updates),
+        unchanged=plan.unchanged,
+        members_created=members_created,
+        members_updated=members_updated,
+        members_removed=members_removed,
+        skipped_households=len(roster.invalid),
+        skipped_rows=roster.skipped_rows,
+        error_count=len(errors),
+        errors=list(errors[:MAX_ERRORS_LISTED]),
+        dry_run=dry_run,
+    )
+    if not dry_run and (plan.new_households or plan.household_updates):
+        summary = {
+            "source": source,
+            "created": result.created,
+            "updated": result.updated,
+            "unchanged": result.unchanged,
+            "skipped_households": result.skipped_households,
+        }
+        plan.audit.append(_audit_row(actor, "import", "roster", source or "roster", summary, now))
+        await _write(session, plan, progress)
+    result.seconds = round(time.perf_counter() - started, 3)
+    return result
