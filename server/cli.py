@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from server.demo import demo_args, run_demo
 from server.registry.commands import import_args, run_import
 from server.settings import Settings, SettingsError, get_settings
 
@@ -60,9 +61,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
 
 def _create_user_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("username")
-    parser.add_argument(
-        "--role", required=True, choices=["admin", "approver", "supervisor", "worker", "auditor"]
-    )
+    parser.add_argument("--role", required=True, choices=["admin", "approver", "supervisor", "worker", "auditor"])
     parser.add_argument("--password", required=True)
     parser.add_argument("--area", action="append", required=True, help="area code (repeatable)")
     parser.add_argument("--name", default=None, help="display name")
@@ -72,11 +71,20 @@ def _create_user(args: argparse.Namespace, settings: Settings) -> None:
     from server.auth.bootstrap import create_user_by_codes
 
     asyncio.run(
-        create_user_by_codes(
-            settings, args.username, args.role, args.password, args.area, args.name or args.username
-        )
+        create_user_by_codes(settings, args.username, args.role, args.password, args.area, args.name or args.username)
     )
     print(f"user {args.username} created")
+
+
+def _plan_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--period", required=True, help="2027Q1, 2027H1, 2027 or 2027-03")
+    parser.add_argument("--area", action="append", default=[], help="area code (repeatable; default: all areas)")
+
+
+def _plan(args: argparse.Namespace, settings: Settings) -> None:
+    from server.planning.commands import plan_by_codes
+
+    print(asyncio.run(plan_by_codes(settings, args.period, args.area)))
 
 
 Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace, Settings], Any]]
@@ -85,7 +93,9 @@ COMMANDS: dict[str, Command] = {
     "migrate": ("apply database migrations", _migrate_args, _migrate),
     "serve": ("run the HTTP server", _serve_args, _serve),
     "create-user": ("create an account (first admin, scripted set-up)", _create_user_args, _create_user),
+    "plan": ("generate the recheck visits due in a period", _plan_args, _plan),
     "import": ("import a roster file: recheck import roster FILE", import_args, run_import),
+    "demo": ("load the demo county (docs/demo.md)", demo_args, run_demo),
 }
 
 
