@@ -21,10 +21,19 @@ from server.auth.controllers import AuthController, DeviceController, UserContro
 from server.auth.guards import SCHEMA_PATH, role_guard
 from server.auth.middleware import TokenAuthMiddleware
 from server.db.session import make_engine, make_session_factory
+from server.decisions.controllers import DecisionController
 from server.deps import dependencies
 from server.errors import exception_handlers
 from server.health import health, ready
+from server.media.controllers import MediaDownloadController, TusController, VisitPhotoController
 from server.observability import RequestIdMiddleware, configure_logging
+from server.planning.controllers import (
+    AssignmentController,
+    ComplaintController,
+    PlanController,
+    RouteController,
+    VisitController,
+)
 from server.registry.controllers import AreaController, HouseholdController
 from server.settings import Settings, get_settings
 
@@ -40,6 +49,14 @@ ROUTES: list[Any] = [
     AreaController,
     HouseholdController,
     AuditController,
+    TusController,
+    VisitPhotoController,
+    MediaDownloadController,
+    PlanController,
+    VisitController,
+    AssignmentController,
+    RouteController,
+    ComplaintController,
 ]
 
 
