@@ -57,6 +57,7 @@ ROUTES: list[Any] = [
     AssignmentController,
     RouteController,
     ComplaintController,
+    DecisionController,
 ]
 
 

