@@ -122,6 +122,10 @@ class LocalStore(MediaStore):
         self._write_atomic(target, data, expect_sha256=key)
         return True
 
+    def file_path(self, key: str) -> Path:
+        """Where the content object ``key`` lives on disk (for the server to send it as a file)."""
+        return self._path(check_content_key(key))
+
     def exists(self, key: str) -> bool:
         """Whether an object is stored under ``key``."""
         return self._path(key).is_file()

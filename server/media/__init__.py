@@ -1,0 +1,1 @@
+"""Photo evidence on the server: tus resumable uploads, evidence records, signed downloads."""
