@@ -128,6 +128,7 @@ class VisitRead(Struct):
     version: int
     created_at: dt.datetime
     updated_at: dt.datetime
+    overdue: bool
     period: str | None = None
     assigned_to: uuid.UUID | None = None
     partner_id: uuid.UUID | None = None
@@ -141,7 +142,6 @@ class VisitRead(Struct):
     category: str | None = None
     lat: float | None = None
     lon: float | None = None
-    overdue: bool = False
 
 
 class CancelRequest(Struct):

@@ -29,7 +29,8 @@ async def plan_by_codes(settings: Settings, period: str, area_codes: list[str]) 
         async with make_session_factory(engine)() as session, session.begin():
             area_ids: list[int] | None = None
             if area_codes:
-                found = dict(await session.execute(select(Area.code, Area.id).where(Area.code.in_(area_codes))))
+                rows = await session.execute(select(Area.code, Area.id).where(Area.code.in_(area_codes)))
+                found: dict[str, int] = {code: area_id for code, area_id in rows.all()}
                 if missing := [c for c in area_codes if c not in found]:
                     raise CommandError(f"unknown area code(s): {', '.join(missing)}")
                 area_ids = [found[c] for c in area_codes]
