@@ -22,6 +22,7 @@ from server.auth.guards import SCHEMA_PATH, role_guard
 from server.auth.middleware import TokenAuthMiddleware
 from server.db.session import make_engine, make_session_factory
 from server.decisions.controllers import DecisionController
+from server.payments.controllers import PaymentController
 from server.deps import dependencies
 from server.errors import exception_handlers
 from server.health import health, ready
@@ -36,6 +37,7 @@ from server.planning.controllers import (
 )
 from server.registry.controllers import AreaController, HouseholdController
 from server.settings import Settings, get_settings
+from server.sync.controllers import ReviewController, SyncController
 
 __all__ = ["ROUTES", "create_app"]
 
@@ -58,6 +60,8 @@ ROUTES: list[Any] = [
     RouteController,
     ComplaintController,
     DecisionController,
+    SyncController,
+    ReviewController,
 ]
 
 

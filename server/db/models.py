@@ -11,6 +11,7 @@ from server.media import models as media_models
 from server.payments import models as payments_models
 from server.planning import models as planning_models
 from server.registry import models as registry_models
+from server.sync import models as sync_models
 
 __all__ = [
     "Base",
@@ -21,4 +22,5 @@ __all__ = [
     "payments_models",
     "planning_models",
     "registry_models",
+    "sync_models",
 ]

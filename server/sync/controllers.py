@@ -1,0 +1,171 @@
+"""``POST /sync/pull`` and ``POST /sync/push`` for tablets, and ``/reviews/…`` for supervisors.
+
+Sync bodies are msgspec JSON, or MessagePack when the request's ``Content-Type`` (or, for the
+response, ``Accept``) is ``application/msgpack``; gzip comes from the app's compression when the
+client accepts it. Only a registered, unrevoked device may sync (the auth middleware refuses a
+revoked one on every request).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, patch, post
+from litestar.params import JSONBody
+
+from schemas.auth import Role
+from schemas.sync import (
+    CaptureEdit,
+    CaptureItem,
+    ConflictRead,
+    ConflictResolve,
+    PrimaryChoice,
+    PullRequest,
+    PullResponse,
+    PushResponse,
+    ReturnRequest,
+    VisitReview,
+)
+from server.auth.guards import allow
+from server.deps import AppSettings, AuditActor, Caller, DbSession
+from server.errors import DomainError
+from server.sync import apply, feed, review
+from sync.codec import MSGPACK, encode, error_from_msgspec
+
+__all__ = ["ReviewController", "SyncController"]
+
+_SUPERVISORS = allow(Role.supervisor, Role.admin)
+
+
+def _wants_msgpack(request: Request[Any, Any, Any]) -> bool:
+    return MSGPACK in request.headers.get("accept", "")
+
+
+def _sent_msgpack(request: Request[Any, Any, Any]) -> bool:
+    return request.headers.get("content-type", "").startswith(MSGPACK)
+
+
+def _respond(request: Request[Any, Any, Any], value: Any) -> Response[Any]:
+    msgpack = _wants_msgpack(request)
+    return Response(
+        content=encode(value, msgpack=msgpack),
+        media_type=MSGPACK if msgpack else "application/json",
+    )
+
+
+class SyncController(Controller):
+    path = "/sync"
+    tags = ["sync"]
+
+    @post("/pull", opt=allow(Role.worker, Role.supervisor, device=True), operation_id="sync_pull", status_code=200)
+    async def pull(
+        self, request: Request[Any, Any, Any], current_user: Caller, settings: AppSettings
+    ) -> Response[PullResponse]:
+        """The device's feed after its cursor, one page at a time; body: :class:`PullRequest`."""
+        received_at = dt.datetime.now(dt.UTC)
+        body = await request.body()
+        try:
+            data = (
+                msgspec.msgpack.decode(body, type=PullRequest)
+                if _sent_msgpack(request)
+                else msgspec.json.decode(body, type=PullRequest)
+            )
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            error = error_from_msgspec(exc)
+            raise DomainError(f"{error.path}: {error.reason}", [error], code="validation") from exc
+        result = await feed.pull(
+            request.app.state.session_factory,
+            current_user,
+            settings.secret_key.encode(),
+            data,
+            received_at=received_at,
+            msgpack=_wants_msgpack(request),
+        )
+        return _respond(request, result)
+
+    @post("/push", opt=allow(Role.worker, Role.supervisor, device=True), operation_id="sync_push", status_code=200)
+    async def push(self, request: Request[Any, Any, Any], current_user: Caller) -> Response[PushResponse]:
+        """Apply a batch of mutations (body: :class:`schemas.sync.PushRequest`), one result each."""
+        received_at = dt.datetime.now(dt.UTC)
+        body = await request.body()
+        result = await apply.push(
+            request.app.state.session_factory,
+            current_user,
+            body,
+            received_at=received_at,
+            msgpack=_sent_msgpack(request),
+        )
+        return _respond(request, result)
+
+
+class ReviewController(Controller):
+    path = "/reviews"
+    tags = ["sync"]
+
+    @get("/visits/{visit_id:uuid}", opt=_SUPERVISORS, operation_id="review_visit")
+    async def get_visit(self, db: DbSession, current_user: Caller, visit_id: uuid.UUID) -> VisitReview:
+        """A visit with its captures, open conflict records and missing photos."""
+        return await review.visit_review(db, current_user, visit_id)
+
+    @post("/visits/{visit_id:uuid}/accept", opt=_SUPERVISORS, operation_id="accept_visit", status_code=200)
+    async def accept(self, db: DbSession, current_user: Caller, actor: AuditActor, visit_id: uuid.UUID) -> VisitReview:
+        """Accept a submitted visit (its primary capture is what decisions use)."""
+        return await review.accept_visit(db, current_user, actor, visit_id)
+
+    @post("/visits/{visit_id:uuid}/return", opt=_SUPERVISORS, operation_id="return_visit", status_code=200)
+    async def return_(
+        self,
+        db: DbSession,
+        current_user: Caller,
+        actor: AuditActor,
+        visit_id: uuid.UUID,
+        data: JSONBody[ReturnRequest],
+    ) -> VisitReview:
+        """Return a submitted visit to the worker's tablet with a comment."""
+        return await review.return_visit(db, current_user, actor, visit_id, data.comment)
+
+    @post("/visits/{visit_id:uuid}/primary", opt=_SUPERVISORS, operation_id="choose_primary_capture", status_code=200)
+    async def primary(
+        self,
+        db: DbSession,
+        current_user: Caller,
+        actor: AuditActor,
+        visit_id: uuid.UUID,
+        data: JSONBody[PrimaryChoice],
+    ) -> VisitReview:
+        """Choose which of a visit's captures counts (two devices, or a capture after reassignment)."""
+        return await review.choose_primary(db, current_user, actor, visit_id, data.capture_id)
+
+    @patch("/captures/{capture_id:uuid}", opt=_SUPERVISORS, operation_id="edit_capture")
+    async def edit(
+        self,
+        db: DbSession,
+        current_user: Caller,
+        actor: AuditActor,
+        capture_id: uuid.UUID,
+        data: JSONBody[CaptureEdit],
+    ) -> CaptureItem:
+        """Correct a capture; ``base_version`` must be its current version."""
+        return await review.edit_capture(db, current_user, actor, capture_id, data.base_version, data.fields)
+
+    @get("/conflicts", opt=_SUPERVISORS, operation_id="list_conflicts")
+    async def conflicts(
+        self, db: DbSession, current_user: Caller, visit_id: uuid.UUID | None = None, open_only: bool = True
+    ) -> list[ConflictRead]:
+        """Conflict records (merges, second captures, captures after reassignment, clock skew)."""
+        return await review.list_conflicts(db, current_user, visit_id=visit_id, open_only=open_only)
+
+    @post("/conflicts/{conflict_id:int}/resolve", opt=_SUPERVISORS, operation_id="resolve_conflict", status_code=200)
+    async def resolve(
+        self,
+        db: DbSession,
+        current_user: Caller,
+        actor: AuditActor,
+        conflict_id: int,
+        data: JSONBody[ConflictResolve],
+    ) -> ConflictRead:
+        """Close a conflict record, optionally applying the value that was not kept."""
+        return await review.resolve_conflict(db, current_user, actor, conflict_id, data)

@@ -1,0 +1,206 @@
+"""Pull: the device's feed after its cursor, in pages, with the state check and reference data.
+
+A pull runs two short transactions: the first acknowledges what the device's cursor proves it
+received (assigned → downloaded) and records the device's clock offset; the second reads the
+page. The page never goes past the feed counter read *before* the rows, and the counter only
+moves when a transaction commits under its lock, so nothing below the returned cursor can
+still appear later (ARCHITECTURE rule 1).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import msgspec
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from schemas.sync import FeedItem, ItemKind, PullRequest, PullResponse, StateCheck
+from server.auth.identity import Actor, CurrentUser
+from server.auth.models import Device
+from server.errors import InvalidInput
+from server.planning.models import Visit
+from server.planning.states import transition
+from server.sync.models import DeviceSyncState, FeedRow, SyncCounter
+from sync.cursor import CursorError, decode_cursor, encode_cursor
+from sync.digest import digest
+from sync.reference import reference_data
+
+__all__ = ["clock_offset_ms", "pull", "record_device_contact"]
+
+
+def clock_offset_ms(device_time: dt.datetime, received_at: dt.datetime) -> int:
+    """Device clock minus server clock, in milliseconds (positive: the device is ahead)."""
+    return round((device_time - received_at).total_seconds() * 1000)
+
+
+async def _counter(session: AsyncSession, name: str) -> int:
+    value = await session.scalar(select(SyncCounter.value).where(SyncCounter.name == name))
+    return int(value or 0)
+
+
+async def record_device_contact(
+    session: AsyncSession,
+    user: CurrentUser,
+    now: dt.datetime,
+    offset_ms: int,
+    *,
+    cursor_seq: int | None = None,
+    pushed: bool = False,
+) -> None:
+    """Remember when the device last synced, where its cursor is and how far its clock is off."""
+    assert user.device_id is not None
+    values: dict[str, Any] = {
+        "device_id": user.device_id,
+        "user_id": user.id,
+        "clock_offset_ms": offset_ms,
+        "clock_measured_at": now,
+    }
+    if pushed:
+        values["last_push_at"] = now
+    else:
+        values["last_pull_at"] = now
+    if cursor_seq is not None:
+        values["cursor_seq"] = cursor_seq
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(DeviceSyncState).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=["device_id"], set_={k: statement.excluded[k] for k in values if k != "device_id"}
+    )
+    await session.execute(statement)
+    await session.execute(
+        update(Device).where(Device.id == user.device_id).values(last_seen_at=now, clock_offset_ms=offset_ms)
+    )
+
+
+async def _acknowledge(session: AsyncSession, user: CurrentUser, cursor: int) -> None:
+    """Visits the device has provably received (their feed row is at or below its cursor) are downloaded."""
+    received = select(FeedRow.entity_id).where(
+        FeedRow.user_id == user.id, FeedRow.kind == "visit", FeedRow.seq <= cursor, FeedRow.removed.is_(False)
+    )
+    visits = await session.scalars(
+        select(Visit).where(Visit.assigned_to == user.id, Visit.state == "assigned", Visit.id.in_(received))
+    )
+    actor = Actor.of(user)
+    for visit in visits.all():
+        transition(visit, "downloaded", actor, session, "received by the device")
+
+
+def _item(row: Any, msgpack: bool) -> FeedItem:
+    if row.removed:
+        return FeedItem(kind=ItemKind(row.kind), id=row.entity_id, removed=True, reason=row.reason)
+    payload = row.payload
+    if msgpack:
+        payload = msgspec.msgpack.encode(msgspec.json.decode(payload))
+    return FeedItem(kind=ItemKind(row.kind), id=row.entity_id, version=row.version, data=msgspec.Raw(payload))
+
+
+_COLUMNS = (
+    FeedRow.kind,
+    FeedRow.entity_id,
+    FeedRow.version,
+    FeedRow.removed,
+    FeedRow.reason,
+    FeedRow.payload,
+    FeedRow.seq,
+)
+
+
+async def _state_check(
+    session: AsyncSession, user_id: uuid.UUID, request: PullRequest, msgpack: bool
+) -> tuple[StateCheck, list[FeedItem]]:
+    """Compare the device's digest with its live feed rows; repair exactly the difference if it sent ``held``."""
+    rows = (
+        await session.execute(
+            select(FeedRow.kind, FeedRow.entity_id, FeedRow.version).where(
+                FeedRow.user_id == user_id, FeedRow.removed.is_(False)
+            )
+        )
+    ).all()
+    live = {(r.kind, r.entity_id): r.version for r in rows}
+    if digest((k, i, v) for (k, i), v in live.items()) == request.digest:
+        return StateCheck.ok, []
+    if request.held is None:
+        return StateCheck.mismatch, []
+    held = {(h.kind.value, h.id): h.version for h in request.held}
+    stale = [key for key, version in live.items() if held.get(key) != version]
+    items = [
+        FeedItem(kind=ItemKind(kind), id=entity_id, removed=True, reason="repair")
+        for (kind, entity_id) in held
+        if (kind, entity_id) not in live
+    ]
+    if stale:
+        wanted = {entity_id for _, entity_id in stale}
+        found = await session.execute(
+            select(*_COLUMNS).where(
+                FeedRow.user_id == user_id, FeedRow.entity_id.in_(wanted), FeedRow.removed.is_(False)
+            )
+        )
+        items.extend(_item(row, msgpack) for row in found if (row.kind, row.entity_id) in live)
+    return StateCheck.repaired, items
+
+
+async def pull(
+    factory: async_sessionmaker[AsyncSession],
+    user: CurrentUser,
+    secret: bytes,
+    request: PullRequest,
+    *,
+    received_at: dt.datetime,
+    msgpack: bool = False,
+) -> PullResponse:
+    """One page of the caller's feed (see module docstring)."""
+    device_id = user.device_id
+    assert device_id is not None
+    cursor = 0
+    if request.cursor:
+        try:
+            cursor = decode_cursor(secret, device_id, request.cursor)
+        except CursorError as exc:
+            raise InvalidInput.field("$.cursor", str(exc), code="bad_cursor") from exc
+    offset = clock_offset_ms(request.device_time, received_at)
+    async with factory() as session:
+        await record_device_contact(session, user, received_at, offset, cursor_seq=cursor)
+        if cursor:
+            await _acknowledge(session, user, cursor)
+        await session.commit()
+    async with factory() as session:
+        reset = False
+        rows: list[Any] = []
+        while True:
+            head = await _counter(session, "feed")
+            if cursor > head:  # a cursor from the future: the database was restored from a backup
+                cursor, reset = 0, True
+            query = select(*_COLUMNS).where(FeedRow.user_id == user.id, FeedRow.seq > cursor, FeedRow.seq <= head)
+            if cursor == 0:
+                query = query.where(FeedRow.removed.is_(False))
+            rows = list((await session.execute(query.order_by(FeedRow.seq).limit(request.limit + 1))).all())
+            # read after the rows: removals below ``purged`` are gone, so an older cursor gets a snapshot
+            if cursor and cursor < await _counter(session, "purged"):
+                cursor, reset = 0, True
+                continue
+            break
+        has_more = len(rows) > request.limit
+        rows = rows[: request.limit]
+        items = [_item(row, msgpack) for row in rows]
+        next_seq = rows[-1].seq if has_more else head
+        check = StateCheck.skipped
+        if not rows and request.digest is not None:
+            check, repairs = await _state_check(session, user.id, request, msgpack)
+            items.extend(repairs)
+    reference = reference_data()
+    return PullResponse(
+        items=items,
+        cursor=encode_cursor(secret, device_id, next_seq),
+        has_more=has_more,
+        server_time=received_at,
+        clock_offset_ms=offset,
+        state_check=check,
+        reset=reset,
+        reference=reference if request.ref_version != reference.version else None,
+    )

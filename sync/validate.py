@@ -1,0 +1,82 @@
+"""Cross-field checks of a capture: what msgspec's types cannot say on their own.
+
+The form is checked as it will be after the merge, but a problem is reported only against the
+fields this mutation sent, so an earlier accepted edit never gets a later mutation rejected.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Collection
+
+from schemas.capture import Capture, MemberAdd, MemberEdit, MemberRemove, Outcome
+from schemas.errors import FieldError
+
+__all__ = ["capture_problems"]
+
+_MAX_VISIT = dt.timedelta(hours=16)
+
+
+def capture_problems(
+    form: Capture,
+    sent: Collection[str],
+    *,
+    member_ids: Collection[uuid.UUID],
+    submit: bool,
+    prefix: str,
+) -> list[FieldError]:
+    """Problems of the merged ``form``; ``sent`` is the set of fields the mutation changed.
+
+    ``member_ids`` are the household's registered members; members added in the form count too.
+    ``prefix`` is the path of the mutation's ``fields`` (e.g. ``$.mutations[2].fields``).
+    """
+    problems: list[FieldError] = []
+    registered = set(member_ids)
+    added = {c.member_id for c in form.member_changes if isinstance(c, MemberAdd)}
+    known = registered | added
+
+    def report(field: str, path: str, reason: str) -> None:
+        if field in sent:
+            problems.append(FieldError(path=f"{prefix}.{path}", reason=reason))
+
+    for i, change in enumerate(form.member_changes):
+        if isinstance(change, MemberAdd) and change.member_id in registered:
+            report("member_changes", f"member_changes[{i}].member_id", "already a member of this household")
+        if isinstance(change, MemberRemove | MemberEdit) and change.member_id not in registered:
+            report("member_changes", f"member_changes[{i}].member_id", "not a member of this household")
+    seen: set[uuid.UUID] = set()
+    for i, status in enumerate(form.members):
+        if status.member_id not in known:
+            report("members", f"members[{i}].member_id", "not a member of this household (nor added in this form)")
+        elif status.member_id in seen:
+            report("members", f"members[{i}].member_id", "listed twice")
+        seen.add(status.member_id)
+    income_ids: set[uuid.UUID] = set()
+    for i, income in enumerate(form.incomes):
+        if income.member_id is not None and income.member_id not in known:
+            report("incomes", f"incomes[{i}].member_id", "not a member of this household (nor added in this form)")
+        if income.id in income_ids:
+            report("incomes", f"incomes[{i}].id", "listed twice")
+        income_ids.add(income.id)
+    for i, photo in enumerate(form.photos):
+        if photo.member_id is not None and photo.member_id not in known:
+            report("photos", f"photos[{i}].member_id", "not a member of this household")
+    if form.started_at and form.ended_at:
+        if form.ended_at < form.started_at:
+            report("ended_at", "ended_at", "before started_at")
+        elif form.ended_at - form.started_at > _MAX_VISIT:
+            report("ended_at", "ended_at", "a visit cannot last more than 16 hours")
+    if form.head_signature and form.signature_missing:
+        report("signature_missing", "signature_missing", "give either the signature or the reason it is missing")
+    if submit:
+        if form.outcome is None:
+            problems.append(FieldError(path=f"{prefix}.outcome", reason="required to submit"))
+        elif form.outcome is Outcome.completed and not (form.head_signature or form.signature_missing):
+            problems.append(
+                FieldError(
+                    path=f"{prefix}.head_signature",
+                    reason="a completed visit needs the head's signature or the reason it is missing",
+                )
+            )
+    return problems
