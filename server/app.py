@@ -22,7 +22,6 @@ from server.auth.guards import SCHEMA_PATH, role_guard
 from server.auth.middleware import TokenAuthMiddleware
 from server.db.session import make_engine, make_session_factory
 from server.decisions.controllers import DecisionController
-from server.payments.controllers import PaymentController
 from server.deps import dependencies
 from server.errors import exception_handlers
 from server.health import health, ready
