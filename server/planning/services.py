@@ -102,7 +102,8 @@ class _Refusal(DomainError):
 
 def _refuse(problems: list[tuple[int, FieldError]], message: str) -> None:
     if problems:
-        status = max(s for s, _ in problems)
+        rank = {404: 0, 403: 1, 409: 2, 422: 3}
+        status = min((s for s, _ in problems), key=lambda s: rank.get(s, 9))
         error = _Refusal(message, [e for _, e in problems], code="invalid" if status == 422 else None)
         error.status = status
         error.code = {404: "not_found", 409: "conflict", 403: "forbidden"}.get(status, "invalid")
@@ -333,16 +334,13 @@ async def _reschedule(
     moved = (await session.execute(query)).all()
     if not moved:
         return 0, 0
-    taken = set(
-        (
-            await session.execute(
-                select(Visit.household_id, Visit.due_on).where(
-                    Visit.reason == VisitReason.scheduled.value,
-                    Visit.household_id.in_([v.household_id for v, _ in moved]),
-                )
-            )
-        ).all()
+    existing = await session.execute(
+        select(Visit.household_id, Visit.due_on).where(
+            Visit.reason == VisitReason.scheduled.value,
+            Visit.household_id.in_([v.household_id for v, _ in moved]),
+        )
     )
+    taken: set[tuple[uuid.UUID, dt.date]] = {(h, d) for h, d in existing.all()}
     rescheduled = cancelled = 0
     for visit, new_due in moved:
         if new_due > end or (visit.household_id, new_due) in taken:
@@ -655,6 +653,7 @@ async def _visits_for_update(
     for i, visit_id in enumerate(ids):
         visit = visits.get(visit_id)
         if visit is None or not user.can_see_area(visit.area_id):
+            visits.pop(visit_id, None)
             problems.append((404, FieldError(path=path.format(i=i), reason="no such visit in your areas")))
         elif visit_id in seen:
             problems.append((422, FieldError(path=path.format(i=i), reason="listed twice")))

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
+import uuid
 from typing import Any
 
 import httpx
+from sqlalchemy import update
 
+from server.db.session import make_engine
+from server.planning.models import Visit
 from tests.support import LiveServer, make_id_number
 
 _serials = itertools.count(1)
@@ -98,3 +103,28 @@ def audit(live: LiveServer, entity_id: str) -> list[dict[str, Any]]:
     assert response.status_code == 200, response.text
     data: list[dict[str, Any]] = response.json()
     return data
+
+
+def set_visit_state(live: LiveServer, visit_id: str, state: str) -> None:
+    """Move a visit the way the sync engine would (downloaded, submitted …), straight in the database."""
+
+    async def go() -> None:
+        engine = make_engine(live.settings.database_url, null_pool=True)
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(update(Visit).where(Visit.id == uuid.UUID(visit_id)).values(state=state))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(go())
+
+
+def plan_all(live: LiveServer, period: str = "2027Q1") -> list[dict[str, Any]]:
+    """Plan every area (as admin) and return the visits, in due order."""
+    response = plan(live, "admin", period)
+    assert response.status_code == 200, response.text
+    return visits(live, "admin")
+
+
+def error_paths(response: httpx.Response) -> list[str]:
+    return [e["path"] for e in response.json()["errors"]]
