@@ -16,6 +16,7 @@ from typing import Any
 
 from litestar import Controller, HttpMethod, MediaType, Request, Response, delete, get, head, patch, post, route
 from litestar.datastructures import State
+from litestar.handlers.base import BaseRouteHandler
 from litestar.response import File
 
 from media.store import LocalStore, SignatureRejected
@@ -135,8 +136,13 @@ class TusController(Controller):
     path = "/uploads"
     tags = ["media"]
 
+    def get_route_handlers(self) -> list[BaseRouteHandler]:
+        """Our OPTIONS handler first: registered after ``POST``, Litestar's generic one would win."""
+        handlers = super().get_route_handlers()
+        return sorted(handlers, key=lambda h: "OPTIONS" not in getattr(h, "http_methods", ()))
+
     @route("/", http_method=[HttpMethod.OPTIONS], opt=PUBLIC, operation_id="tus_options", status_code=200)
-    async def options(self, state: State) -> Response[None]:
+    async def discover(self, state: State) -> Response[None]:
         """What this tus server supports."""
         config = media_context(state).config
         return Response(
