@@ -27,6 +27,7 @@ from server.errors import exception_handlers
 from server.health import health, ready
 from server.media.controllers import MediaDownloadController, TusController, VisitPhotoController
 from server.observability import RequestIdMiddleware, configure_logging
+from server.payments.controllers import PaymentController
 from server.planning.controllers import (
     AssignmentController,
     ComplaintController,
@@ -59,6 +60,7 @@ ROUTES: list[Any] = [
     RouteController,
     ComplaintController,
     DecisionController,
+    PaymentController,
     SyncController,
     ReviewController,
 ]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import anyio.to_thread
-from litestar import Controller, Response, get, post
-from litestar.params import Body, Parameter
+from litestar import Controller, Request, Response, get, post
+from litestar.params import Parameter, QueryParameter
 
 from schemas.auth import Role
 from schemas.decisions import (
@@ -60,11 +60,10 @@ class DecisionController(Controller):
         return await services.list_rule_sets(db)
 
     @post("/rules", opt=allow(Role.admin), operation_id="load_rules")
-    async def load_rules(
-        self, db: DbSession, actor: AuditActor, data: Annotated[bytes, Body(media_type="application/json")]
-    ) -> RuleSetRead:
-        """Load a new rules version (a whole document, checked; refused with every problem's path)."""
-        return await services.load_rule_set(db, actor, data)
+    async def load_rules(self, db: DbSession, actor: AuditActor, request: Request[Any, Any, Any]) -> RuleSetRead:
+        """Load a new rules version: the whole JSON document (as ``GET /decisions/rules`` shows
+        its ``document``), checked; refused with every problem's path, nothing stored."""
+        return await services.load_rule_set(db, actor, await request.body())
 
     # ------------------------------------------------------------ proposals
 
@@ -82,7 +81,7 @@ class DecisionController(Controller):
         self,
         db: DbSession,
         current_user: Caller,
-        proposal_state: Annotated[ProposalState | None, Parameter(query="state")] = None,
+        proposal_state: Annotated[ProposalState | None, QueryParameter(name="state")] = None,
         area_id: int | None = None,
         household_id: uuid.UUID | None = None,
         after: uuid.UUID | None = None,

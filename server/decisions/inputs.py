@@ -32,11 +32,13 @@ from schemas.decisions import (
     ProposalState,
     VisitOutcome,
 )
+from schemas.media import PhotoStatus
 from schemas.registry import Category, Health, IncomeKind, LabourCapacity, Residence
 from server.audit.services import record
 from server.auth.identity import Actor
 from server.db.base import utcnow
 from server.decisions.models import Proposal
+from server.media.models import Photo
 from server.planning.models import Complaint, Visit
 from server.registry.models import Household, IncomeItem, Member
 
@@ -106,8 +108,18 @@ async def unresolved_conflicts(session: AsyncSession, visit_ids: Sequence[uuid.U
 
 
 async def missing_evidence(session: AsyncSession, visit_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
-    """Per visit, the referenced photo hashes not yet stored and verified (media's evidence status)."""
-    return {}
+    """Per visit, the referenced photo hashes not yet stored and verified (media's evidence
+    status, as :func:`server.media.services.evidence_status` gives it for one visit)."""
+    missing: defaultdict[uuid.UUID, list[str]] = defaultdict(list)
+    for chunk in _chunks(list(visit_ids)):
+        rows = await session.execute(
+            select(Photo.visit_id, Photo.sha256)
+            .where(Photo.visit_id.in_(chunk), Photo.status != PhotoStatus.stored.value)
+            .order_by(Photo.visit_id, Photo.sha256)
+        )
+        for visit_id, sha256 in rows:
+            missing[visit_id].append(sha256)
+    return dict(missing)
 
 
 async def open_complaint(

@@ -1,0 +1,554 @@
+"""Monthly payment rosters: build (set-based), close (freeze), export in the bank layout
+(docs/payments.md), import the bank's return file (all or nothing), list failures.
+
+The amount of a household for month M is the amount of its latest approved decision effective
+on or before the first day of M (0 for a cancellation, or once a phase-out has ended); without
+one, its registered ``benefit_amount`` while it is active. Totals are sums of integer fen, so
+the month's total, the per-area totals and the rows always reconcile exactly.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import case, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas.auth import Role
+from schemas.decisions import ProposalOutcome, ProposalState
+from schemas.errors import FieldError
+from schemas.payments import AreaTotal, MonthRead, MonthState, ReturnResult, RosterRowRead, RowStatus
+from server.audit.services import record
+from server.auth.identity import Actor, CurrentUser
+from server.db.base import utcnow
+from server.decisions.models import Proposal
+from server.decisions.policy import format_yuan
+from server.errors import Conflict, InvalidInput, NotFound
+from server.payments.models import PaymentMonth, RosterRow
+from server.registry.masking import mask_bank_account, sees_full_bank_account
+from server.registry.models import Area, Household
+
+__all__ = [
+    "BANK_COLUMNS",
+    "RETURN_COLUMNS",
+    "build",
+    "close",
+    "export_csv",
+    "export_rows",
+    "export_xlsx",
+    "failures",
+    "import_return",
+    "list_rows",
+    "month_read",
+    "month_start",
+    "parse_amount",
+]
+
+#: The bank file's columns (docs/payments.md), then a trailer ``TOTAL,<rows>,<amount>``.
+BANK_COLUMNS = (
+    "seq",
+    "month",
+    "household_code",
+    "payee_name",
+    "payee_id_number",
+    "bank_name",
+    "bank_account",
+    "amount",
+    "area_code",
+    "area_name",
+)
+#: The bank's return file: one line per paid or failed row, then ``TOTAL,<lines>,<amount>``.
+RETURN_COLUMNS = ("seq", "household_code", "bank_account", "amount", "status", "reason")
+
+_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_AMOUNT = re.compile(r"^(\d{1,12})(?:\.(\d{1,2}))?$")
+_INSERT_BATCH = 5000
+
+
+def month_start(month: str) -> dt.date:
+    """``2026-12`` → 2026-12-01 (a 422 naming ``month`` otherwise)."""
+    match = _MONTH.match(month)
+    if not match:
+        raise InvalidInput.field("month", "a month as YYYY-MM, e.g. 2026-12")
+    return dt.date(int(match.group(1)), int(match.group(2)), 1)
+
+
+def parse_amount(text: str) -> int | None:
+    """Yuan with at most two decimals (``780``, ``780.5``, ``780.00``) as exact fen, or ``None``."""
+    match = _AMOUNT.match(text.strip())
+    if not match:
+        return None
+    return int(match.group(1)) * 100 + int((match.group(2) or "0").ljust(2, "0"))
+
+
+def _yuan(fen: int) -> str:
+    return f"{fen // 100}.{fen % 100:02d}"
+
+
+async def _month(session: AsyncSession, month: str) -> PaymentMonth | None:
+    month_start(month)
+    return await session.get(PaymentMonth, month)
+
+
+# ---------------------------------------------------------------- build and close
+
+
+async def _amounts(session: AsyncSession, first: dt.date) -> dict[Any, tuple[int, Any]]:
+    """household id → (amount for the month, deciding proposal id or None)."""
+    decided: dict[Any, tuple[int, Any]] = {}
+    rows = await session.execute(
+        select(
+            Proposal.household_id,
+            Proposal.id,
+            Proposal.outcome,
+            Proposal.decided_outcome,
+            Proposal.new_amount,
+            Proposal.decided_amount,
+            Proposal.phase_out_until,
+        )
+        .where(
+            Proposal.state.in_([ProposalState.approved.value, ProposalState.effective.value]),
+            Proposal.effective_from <= first,
+        )
+        .order_by(Proposal.effective_from, Proposal.approved_at)
+    )
+    for household_id, pid, outcome, decided_outcome, new_amount, decided_amount, until in rows:
+        final = decided_outcome or outcome
+        amount = decided_amount if decided_amount is not None else new_amount
+        if final == ProposalOutcome.cancel or (final == ProposalOutcome.phase_out and until and until < first):
+            amount = 0
+        decided[household_id] = (amount, pid)
+    return decided
+
+
+async def build(session: AsyncSession, actor: Actor, month: str, *, user: CurrentUser | None = None) -> MonthRead:
+    """(Re)build an open month's roster from the households and approved decisions."""
+    started = time.perf_counter()
+    first = month_start(month)
+    row = await session.get(PaymentMonth, month)
+    if row is not None and row.state == MonthState.closed:
+        raise Conflict.field("month", f"the {month} roster is closed and frozen", code="month_closed")
+    if row is None:
+        row = PaymentMonth(month=month, state=MonthState.open.value)
+        session.add(row)
+        await session.flush()
+    decided = await _amounts(session, first)
+    areas = {a.id: a.code for a in (await session.execute(select(Area.id, Area.code))).all()}
+    households = (
+        await session.execute(
+            select(
+                Household.id,
+                Household.code,
+                Household.head_name,
+                Household.head_id_number,
+                Household.area_id,
+                Household.bank_name,
+                Household.bank_account,
+                Household.benefit_amount,
+                Household.status,
+            )
+        )
+    ).all()
+    lines: list[tuple[str, str, dict[str, Any]]] = []
+    for h in households:
+        amount, proposal_id = decided.get(h.id, (h.benefit_amount if h.status == "active" else 0, None))
+        if amount <= 0:
+            continue
+        lines.append(
+            (
+                areas.get(h.area_id, ""),
+                h.code,
+                {
+                    "month": month,
+                    "household_id": h.id,
+                    "household_code": h.code,
+                    "payee_name": h.head_name,
+                    "payee_id_number": h.head_id_number,
+                    "area_id": h.area_id,
+                    "bank_name": h.bank_name,
+                    "bank_account": h.bank_account,
+                    "amount": amount,
+                    "proposal_id": proposal_id,
+                    "status": RowStatus.pending.value,
+                },
+            )
+        )
+    lines.sort(key=lambda line: (line[0], line[1]))
+    await session.execute(delete(RosterRow).where(RosterRow.month == month))
+    values = []
+    total = 0
+    for seq, (_area, _code, values_row) in enumerate(lines, start=1):
+        values_row["seq"] = seq
+        values.append(values_row)
+        total += values_row["amount"]
+    for start in range(0, len(values), _INSERT_BATCH):
+        await session.execute(insert(RosterRow), values[start : start + _INSERT_BATCH])
+    row.row_count, row.total = len(values), total
+    row.paid_count = row.paid_total = row.failed_count = row.failed_total = 0
+    row.built_at, row.built_by = utcnow(), actor.user_id
+    row.version += 1
+    record(session, actor, "build", "payment_month", month, {"rows": len(values), "total": total})
+    result = await month_read(session, month, user=user)
+    result.seconds = round(time.perf_counter() - started, 3)
+    return result
+
+
+async def close(session: AsyncSession, actor: Actor, month: str, *, user: CurrentUser | None = None) -> MonthRead:
+    """Rebuild the roster with every approval so far and freeze it. Closing twice is refused."""
+    row = await _month(session, month)
+    if row is not None and row.state == MonthState.closed:
+        raise Conflict.field("month", f"the {month} roster is already closed", code="month_closed")
+    await build(session, actor, month, user=user)
+    row = await session.get(PaymentMonth, month)
+    assert row is not None
+    row.state, row.closed_at, row.closed_by = MonthState.closed.value, utcnow(), actor.user_id
+    row.version += 1
+    record(session, actor, "close", "payment_month", month, {"state": ["open", "closed"], "total": row.total})
+    return await month_read(session, month, user=user)
+
+
+# ---------------------------------------------------------------- reading
+
+
+async def month_read(session: AsyncSession, month: str, *, user: CurrentUser | None = None) -> MonthRead:
+    """The month with totals per area (areas outside ``user``'s are left out of the breakdown)."""
+    row = await _month(session, month)
+    if row is None:
+        raise NotFound.field("month", f"no roster for {month}: build it first")
+    paid = case((RosterRow.status == RowStatus.paid.value, RosterRow.amount), else_=0)
+    failed = case((RosterRow.status == RowStatus.failed.value, RosterRow.amount), else_=0)
+    query = (
+        select(
+            Area.id,
+            Area.code,
+            Area.name,
+            func.count(RosterRow.id),
+            func.coalesce(func.sum(RosterRow.amount), 0),
+            func.coalesce(func.sum(paid), 0),
+            func.coalesce(func.sum(failed), 0),
+        )
+        .join(Area, Area.id == RosterRow.area_id)
+        .where(RosterRow.month == month)
+        .group_by(Area.id, Area.code, Area.name)
+        .order_by(Area.code)
+    )
+    if user is not None:
+        query = query.where(RosterRow.area_id.in_(user.visible_area_ids))
+    areas = [
+        AreaTotal(
+            area_id=a, area_code=c, area_name=n, households=k, total=int(t), paid_total=int(p), failed_total=int(f)
+        )
+        for a, c, n, k, t, p, f in (await session.execute(query)).all()
+    ]
+    return MonthRead(
+        month=row.month,
+        state=MonthState(row.state),
+        row_count=row.row_count,
+        total=row.total,
+        paid_count=row.paid_count,
+        paid_total=row.paid_total,
+        failed_count=row.failed_count,
+        failed_total=row.failed_total,
+        pending_count=row.row_count - row.paid_count - row.failed_count,
+        built_at=row.built_at,
+        closed_at=row.closed_at,
+        returned_at=row.returned_at,
+        areas=areas,
+    )
+
+
+def _row_read(r: RosterRow, role: Role) -> RosterRowRead:
+    account = r.bank_account
+    if account is not None and not sees_full_bank_account(role):
+        account = mask_bank_account(account)
+    return RosterRowRead(
+        seq=r.seq,
+        household_id=r.household_id,
+        household_code=r.household_code,
+        payee_name=r.payee_name,
+        area_id=r.area_id,
+        amount=r.amount,
+        status=RowStatus(r.status),
+        bank_name=r.bank_name,
+        bank_account=account,
+        proposal_id=r.proposal_id,
+        failure_reason=r.failure_reason,
+    )
+
+
+async def list_rows(
+    session: AsyncSession,
+    user: CurrentUser,
+    month: str,
+    *,
+    status: RowStatus | None = None,
+    area_id: int | None = None,
+    after_seq: int = 0,
+    limit: int = 200,
+) -> list[RosterRowRead]:
+    """Rows of the month in the user's areas, in bank-file order; page with ``after_seq``."""
+    if await _month(session, month) is None:
+        raise NotFound.field("month", f"no roster for {month}: build it first")
+    query = select(RosterRow).where(
+        RosterRow.month == month, RosterRow.seq > after_seq, RosterRow.area_id.in_(user.visible_area_ids)
+    )
+    if status is not None:
+        query = query.where(RosterRow.status == status.value)
+    if area_id is not None:
+        area = await session.get(Area, area_id)
+        if area is None or not user.can_see_area(area_id):
+            raise NotFound.field("area_id", "no such area in your areas")
+        query = query.where(RosterRow.area_id.in_(select(Area.id).where(Area.path.startswith(area.path))))
+    rows = (await session.scalars(query.order_by(RosterRow.seq).limit(limit))).all()
+    return [_row_read(r, user.role) for r in rows]
+
+
+async def failures(session: AsyncSession, user: CurrentUser, month: str) -> list[RosterRowRead]:
+    """Rows the bank could not pay, with its reason, for follow-up."""
+    return await list_rows(session, user, month, status=RowStatus.failed, limit=1_000_000)
+
+
+# ---------------------------------------------------------------- export
+
+
+async def export_rows(session: AsyncSession, month: str) -> tuple[PaymentMonth, list[tuple[Any, ...]]]:
+    """The roster lines in the bank layout's column order (``amount`` still in fen)."""
+    row = await _month(session, month)
+    if row is None:
+        raise NotFound.field("month", f"no roster for {month}: build it first")
+    lines = (
+        await session.execute(
+            select(
+                RosterRow.seq,
+                RosterRow.month,
+                RosterRow.household_code,
+                RosterRow.payee_name,
+                RosterRow.payee_id_number,
+                RosterRow.bank_name,
+                RosterRow.bank_account,
+                RosterRow.amount,
+                Area.code,
+                Area.name,
+            )
+            .join(Area, Area.id == RosterRow.area_id)
+            .where(RosterRow.month == month)
+            .order_by(RosterRow.seq)
+        )
+    ).all()
+    return row, [tuple(line) for line in lines]
+
+
+def export_csv(lines: list[tuple[Any, ...]]) -> bytes:
+    """The bank file: UTF-8 with BOM, header, one line per household, ``TOTAL`` trailer."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(BANK_COLUMNS)
+    total = 0
+    for line in lines:
+        total += line[7]
+        writer.writerow([*line[:7], _yuan(line[7]), *(v or "" for v in line[8:])])
+    writer.writerow(["TOTAL", len(lines), _yuan(total)])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def export_xlsx(month: str, lines: list[tuple[Any, ...]]) -> bytes:
+    """The same layout as a workbook: sheet ``roster`` (amount in yuan, 2 decimals, and in fen)
+    and sheet ``areas`` with the per-area totals."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("roster")
+    sheet.append([*BANK_COLUMNS, "amount_fen"])
+    totals: dict[tuple[str, str], list[int]] = {}
+    grand = 0
+    for line in lines:
+        amount = line[7]
+        grand += amount
+        cell = WriteOnlyCell(sheet, value=amount / 100)
+        cell.number_format = "0.00"
+        sheet.append([line[0], line[1], line[2], line[3], line[4], line[5], line[6], cell, line[8], line[9], amount])
+        key = (line[8], line[9])
+        entry = totals.setdefault(key, [0, 0])
+        entry[0] += 1
+        entry[1] += amount
+    sheet.append(["TOTAL", len(lines), _yuan(grand), None, None, None, None, None, None, None, grand])
+    areas = book.create_sheet("areas")
+    areas.append(["area_code", "area_name", "households", "amount", "amount_fen"])
+    for (code, name), (count, amount) in sorted(totals.items()):
+        areas.append([code, name, count, _yuan(amount), amount])
+    areas.append(["TOTAL", month, len(lines), _yuan(grand), grand])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+# ---------------------------------------------------------------- bank return
+
+
+def _read_return(content: bytes) -> Iterator[tuple[int, list[str]]]:
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidInput.field("file", "the return file must be UTF-8 text (CSV)") from None
+    for number, line in enumerate(csv.reader(io.StringIO(text)), start=1):
+        if line and any(cell.strip() for cell in line):
+            yield number, [cell.strip() for cell in line]
+
+
+async def import_return(session: AsyncSession, actor: Actor, month: str, content: bytes) -> ReturnResult:
+    """Apply the bank's return file to a closed month: every line names a roster row (``seq``,
+    household code, account and amount must match) and says ``paid`` or ``failed`` (with a
+    reason); the ``TOTAL`` trailer must give the line count and the sum exactly. Any problem
+    refuses the whole file, every problem listed, nothing applied."""
+    row = await _month(session, month)
+    if row is None:
+        raise NotFound.field("month", f"no roster for {month}")
+    if row.state != MonthState.closed:
+        raise Conflict.field("month", "close the month before importing the bank's return", code="month_open")
+    lines = list(_read_return(content))
+    problems: list[FieldError] = []
+    if not lines or tuple(c.lower() for c in lines[0][1]) != RETURN_COLUMNS:
+        raise InvalidInput.field("line 1", f"the header must be {','.join(RETURN_COLUMNS)}")
+    roster = {
+        r.seq: r
+        for r in (
+            await session.execute(
+                select(
+                    RosterRow.id,
+                    RosterRow.seq,
+                    RosterRow.household_code,
+                    RosterRow.bank_account,
+                    RosterRow.amount,
+                    RosterRow.status,
+                ).where(RosterRow.month == month)
+            )
+        ).all()
+    }
+    body = lines[1:]
+    trailer = None
+    if body and body[-1][1][0].upper() == "TOTAL":
+        trailer = body.pop()
+    seen: set[int] = set()
+    updates: list[dict[str, Any]] = []
+    paid = failed = unchanged = paid_total = failed_total = lines_total = 0
+    for number, cells in body:
+        where = f"line {number}"
+        if len(cells) < len(RETURN_COLUMNS) - 1:
+            problems.append(FieldError(path=where, reason=f"expected {len(RETURN_COLUMNS)} columns"))
+            continue
+        cells = cells + [""] * (len(RETURN_COLUMNS) - len(cells))
+        seq_text, code, account, amount_text, status, reason = cells[:6]
+        amount = parse_amount(amount_text)
+        if amount is None:
+            problems.append(FieldError(path=f"{where} / amount", reason=f"not an amount in yuan: {amount_text!r}"))
+            continue
+        lines_total += amount
+        if not seq_text.isdigit() or int(seq_text) not in roster:
+            problems.append(
+                FieldError(path=f"{where} / seq", reason=f"unknown row: no line {seq_text} in the {month} roster")
+            )
+            continue
+        seq = int(seq_text)
+        if seq in seen:
+            problems.append(FieldError(path=f"{where} / seq", reason=f"row {seq} is listed twice"))
+            continue
+        seen.add(seq)
+        expected = roster[seq]
+        if code != expected.household_code:
+            problems.append(
+                FieldError(path=f"{where} / household_code", reason=f"row {seq} is {expected.household_code}")
+            )
+        if account != (expected.bank_account or ""):
+            problems.append(FieldError(path=f"{where} / bank_account", reason=f"does not match row {seq}"))
+        if amount != expected.amount:
+            problems.append(
+                FieldError(path=f"{where} / amount", reason=f"row {seq} pays {format_yuan(expected.amount)} yuan")
+            )
+        status = status.lower()
+        if status not in (RowStatus.paid, RowStatus.failed):
+            problems.append(FieldError(path=f"{where} / status", reason="paid or failed"))
+            continue
+        if status == RowStatus.failed and not reason:
+            problems.append(FieldError(path=f"{where} / reason", reason="a failed payment needs the bank's reason"))
+        if expected.status != RowStatus.pending:
+            if expected.status != status:
+                problems.append(
+                    FieldError(path=f"{where} / status", reason=f"row {seq} was already returned as {expected.status}")
+                )
+            else:
+                unchanged += 1
+            continue
+        updates.append(
+            {
+                "id": expected.id,
+                "status": status,
+                "failure_reason": reason[:200] if status == RowStatus.failed else None,
+            }
+        )
+        if status == RowStatus.paid:
+            paid, paid_total = paid + 1, paid_total + amount
+        else:
+            failed, failed_total = failed + 1, failed_total + amount
+    if trailer is None:
+        problems.append(FieldError(path="TOTAL", reason="the trailer line TOTAL,<lines>,<amount> is missing"))
+    else:
+        number, cells = trailer
+        count = cells[1] if len(cells) > 1 else ""
+        total = parse_amount(cells[2]) if len(cells) > 2 else None
+        if count != str(len(body)):
+            problems.append(
+                FieldError(
+                    path=f"line {number} / TOTAL", reason=f"says {count or 'nothing'} lines, the file has {len(body)}"
+                )
+            )
+        if total != lines_total:
+            problems.append(
+                FieldError(
+                    path=f"line {number} / TOTAL",
+                    reason=f"total {cells[2] if len(cells) > 2 else '?'} does not equal the sum of the lines "
+                    f"{_yuan(lines_total)}",
+                )
+            )
+    if problems:
+        raise InvalidInput(
+            f"bank return refused ({len(problems)} problems); nothing was applied", problems, code="bad_return"
+        )
+    if updates:
+        await session.execute(update(RosterRow), updates)
+    counts = (
+        await session.execute(
+            select(RosterRow.status, func.count(), func.coalesce(func.sum(RosterRow.amount), 0))
+            .where(RosterRow.month == month)
+            .group_by(RosterRow.status)
+        )
+    ).all()
+    by_status = {s: (int(n), int(t)) for s, n, t in counts}
+    row.paid_count, row.paid_total = by_status.get(RowStatus.paid.value, (0, 0))
+    row.failed_count, row.failed_total = by_status.get(RowStatus.failed.value, (0, 0))
+    row.returned_at = utcnow()
+    row.version += 1
+    record(
+        session,
+        actor,
+        "bank_return",
+        "payment_month",
+        month,
+        {"lines": len(body), "paid": paid, "failed": failed, "paid_total": paid_total, "failed_total": failed_total},
+    )
+    return ReturnResult(
+        month=month,
+        lines=len(body),
+        paid=paid,
+        failed=failed,
+        unchanged=unchanged,
+        paid_total=paid_total,
+        failed_total=failed_total,
+        pending_left=by_status.get(RowStatus.pending.value, (0, 0))[0],
+    )
