@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from schemas.sync import FeedItem, ItemKind, PullRequest, PullResponse, StateCheck
 from server.auth.identity import Actor, CurrentUser
 from server.auth.models import Device
-from server.errors import InvalidInput
+from server.errors import DomainError
 from server.planning.models import Visit
 from server.planning.states import transition
 from server.sync.models import DeviceSyncState, FeedRow, SyncCounter
@@ -162,7 +162,7 @@ async def pull(
         try:
             cursor = decode_cursor(secret, device_id, request.cursor)
         except CursorError as exc:
-            raise InvalidInput.field("$.cursor", str(exc), code="bad_cursor") from exc
+            raise DomainError.field("$.cursor", str(exc), code="bad_cursor") from exc
     offset = clock_offset_ms(request.device_time, received_at)
     async with factory() as session:
         await record_device_contact(session, user, received_at, offset, cursor_seq=cursor)

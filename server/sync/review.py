@@ -15,6 +15,7 @@ from schemas.sync import CaptureItem, CaptureRole, ConflictRead, ConflictResolve
 from server.audit.services import record
 from server.auth.identity import Actor, CurrentUser
 from server.db.base import utcnow
+from server.decisions.services import propose_for_visit
 from server.errors import Conflict, InvalidInput, NotFound
 from server.planning.models import Visit
 from server.planning.states import transition
@@ -137,6 +138,7 @@ async def accept_visit(session: AsyncSession, user: CurrentUser, actor: Actor, v
     if household is not None:
         household.last_recheck_on = (primary.ended_at or utcnow()).date()
     await session.flush()
+    await propose_for_visit(session, visit.id, actor)
     return await visit_review(session, user, visit.id)
 
 
