@@ -172,6 +172,7 @@ async def _urgent_visit(
         visit.id,
         {"reason": "complaint", "household_id": str(household.id), "complaint": number},
     )
+    await session.flush()  # the complaint row refers to it
     return visit
 
 
