@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,6 +42,7 @@ from server.decisions.models import Proposal
 from server.media.models import Photo
 from server.planning.models import Complaint, Visit
 from server.registry.models import Household, IncomeItem, Member
+from server.sync.models import CaptureRecord, ConflictRecord
 
 __all__ = [
     "BATCH",
@@ -98,28 +100,56 @@ def _chunks(items: Sequence[Any], size: int = BATCH) -> Iterable[Sequence[Any]]:
 
 
 async def load_captures(session: AsyncSession, visit_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, StoredCapture]:
-    """The latest merged capture per visit (sync's store). Visits without one are absent."""
-    return {}
+    """The latest merged primary capture per visit (sync's store). Visits without one are absent."""
+    captures: dict[uuid.UUID, StoredCapture] = {}
+    for chunk in _chunks(list(visit_ids)):
+        rows = await session.execute(
+            select(CaptureRecord.visit_id, CaptureRecord.version, CaptureRecord.form).where(
+                CaptureRecord.visit_id.in_(chunk), CaptureRecord.role == "primary"
+            )
+        )
+        for visit_id, version, form in rows:
+            captures[visit_id] = StoredCapture(version=version, capture=msgspec.convert(form or {}, Capture))
+    return captures
 
 
 async def unresolved_conflicts(session: AsyncSession, visit_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-    """The visits with a merge conflict nobody has resolved yet (sync's conflict records)."""
-    return set()
+    """The visits with a conflict record nobody has resolved yet (sync's conflict records)."""
+    found: set[uuid.UUID] = set()
+    for chunk in _chunks(list(visit_ids)):
+        rows = await session.scalars(
+            select(ConflictRecord.visit_id)
+            .where(ConflictRecord.visit_id.in_(chunk), ConflictRecord.resolved_at.is_(None))
+            .distinct()
+        )
+        found.update(v for v in rows.all() if v is not None)
+    return found
 
 
 async def missing_evidence(session: AsyncSession, visit_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
     """Per visit, the referenced photo hashes not yet stored and verified (media's evidence
     status, as :func:`server.media.services.evidence_status` gives it for one visit)."""
-    missing: defaultdict[uuid.UUID, list[str]] = defaultdict(list)
+    missing: dict[uuid.UUID, list[str]] = {}
     for chunk in _chunks(list(visit_ids)):
-        rows = await session.execute(
-            select(Photo.visit_id, Photo.sha256)
-            .where(Photo.visit_id.in_(chunk), Photo.status != PhotoStatus.stored.value)
-            .order_by(Photo.visit_id, Photo.sha256)
-        )
-        for visit_id, sha256 in rows:
-            missing[visit_id].append(sha256)
-    return dict(missing)
+        wanted: defaultdict[uuid.UUID, set[str]] = defaultdict(set)
+        for visit_id, hashes in await session.execute(
+            select(CaptureRecord.visit_id, CaptureRecord.photo_hashes).where(
+                CaptureRecord.visit_id.in_(chunk), CaptureRecord.role == "primary"
+            )
+        ):
+            wanted[visit_id].update(hashes or [])
+        stored: defaultdict[uuid.UUID, set[str]] = defaultdict(set)
+        for visit_id, sha256, status in await session.execute(
+            select(Photo.visit_id, Photo.sha256, Photo.status).where(Photo.visit_id.in_(chunk))
+        ):
+            if status == PhotoStatus.stored.value:
+                stored[visit_id].add(sha256)
+            else:
+                wanted[visit_id].add(sha256)
+        for visit_id, hashes in wanted.items():
+            if lacking := sorted(hashes - stored[visit_id]):
+                missing[visit_id] = lacking
+    return missing
 
 
 async def open_complaint(
@@ -425,8 +455,9 @@ async def load_inputs(
         captures = await load_captures(session, visit_ids)
         for visit in chunk:
             household = households[visit.household_id]
-            on = visit.visit_on or today
             stored = captures.get(visit.id)
+            # The planned visit day (server data), not the tablet's clock.
+            on = visit.visit_on or today
             past = [p for p in history[visit.household_id] if p.visit_id != visit.id]
             failed, paid = _history(past, on)
             situation = situation_from_capture(

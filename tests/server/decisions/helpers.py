@@ -165,3 +165,66 @@ def approve(live: LiveServer, proposal_ids: list[str], user: str = "approver") -
 def first_of_next_month(day: dt.date | None = None) -> dt.date:
     day = day or utcnow().date()
     return dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def submitted_visit(
+    live: LiveServer,
+    household: dict[str, Any],
+    capture: dict[str, Any],
+    *,
+    photo_hashes: list[str] | None = None,
+    reason: str = "scheduled",
+) -> uuid.UUID:
+    """A submitted visit with its primary capture, as sync stores them after a push."""
+    from server.sync.models import CaptureRecord
+
+    visit_id = uuid.uuid4()
+    now = utcnow()
+    visit = {
+        "id": visit_id,
+        "household_id": uuid.UUID(household["id"]),
+        "area_id": household["area_id"],
+        "reason": reason,
+        "due_on": now.date(),
+        "state": "submitted",
+        "visit_on": now.date(),
+        "priority": 0,
+        "version": 3,
+        "assigned_to": live.world.user_ids["worker1"],
+        "created_at": now,
+        "updated_at": now,
+    }
+    record = {
+        "id": uuid.uuid4(),
+        "visit_id": visit_id,
+        "household_id": uuid.UUID(household["id"]),
+        "author_id": live.world.user_ids["worker1"],
+        "role": "primary",
+        "version": 2,
+        "form": capture,
+        "field_meta": {},
+        "outcome": capture.get("outcome"),
+        "submitted_at": now,
+        "photo_hashes": photo_hashes or [],
+        "clock_skew": False,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+    async def write() -> None:
+        engine = make_engine(live.settings.database_url, null_pool=True)
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(insert(Visit), [visit])
+                await connection.execute(insert(CaptureRecord), [record])
+        finally:
+            await engine.dispose()
+
+    asyncio.run(write())
+    return visit_id
+
+
+def accept_via_sync(live: LiveServer, visit_id: uuid.UUID, user: str = "sup1") -> None:
+    """Accept the visit through sync's review endpoint (which asks decisions for a proposal)."""
+    with live.as_user(user) as c:
+        ok(c.post(f"/reviews/visits/{visit_id}/accept"))

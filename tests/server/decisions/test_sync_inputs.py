@@ -1,0 +1,79 @@
+"""Proposals from stored captures, made when sync's review accepts a visit (both engines)."""
+
+from __future__ import annotations
+
+import uuid
+
+from tests.server.decisions.helpers import (
+    accept_via_sync,
+    create_household,
+    generate,
+    ok,
+    proposal_of,
+    submitted_visit,
+)
+from tests.support import LiveServer
+
+
+def _members(live: LiveServer, household: dict[str, object]) -> list[str]:
+    with live.as_user("sup1") as c:
+        full = ok(c.get(f"/households/{household['id']}"))
+    return [m["id"] for m in full["members"]]
+
+
+def test_accepting_a_completed_capture_makes_the_proposal(live: LiveServer) -> None:
+    household = create_household(live, members=2, incomes=[("business", 10000)], benefit_amount=90000)
+    ids = _members(live, household)
+    capture = {
+        "outcome": "completed",
+        "members": [{"member_id": ids[1], "present": True, "employment": "employed"}],
+        "incomes": [
+            {"id": str(uuid.uuid4()), "kind": "wages", "monthly_amount": 125000, "member_id": ids[1]},
+        ],
+    }
+    visit_id = submitted_visit(live, household, capture)
+    accept_via_sync(live, visit_id)
+    proposal = proposal_of(live, household)
+    # Worked example 3: one member found a job, wages 1,250.00 for 2 members → 625.00 ≥ 560.00.
+    assert proposal["visit_id"] == str(visit_id)
+    assert proposal["outcome"] == "phase_out"
+    assert proposal["per_capita_income"] == 62500
+    assert proposal["new_amount"] == 90000
+    assert proposal["phase_out_months"] == 6
+    assert proposal["inputs"]["capture"] == 3, "stored at version 2, accepting bumps it"
+    assert "newly_employed" in proposal["reasons"]
+
+
+def test_nobody_home_plans_follow_ups_then_cancels_after_three_attempts(live: LiveServer) -> None:
+    household = create_household(live, members=1, benefit_amount=56000)
+    outcomes = []
+    for attempt in range(3):
+        reason = "follow_up" if attempt else "scheduled"
+        visit_id = submitted_visit(live, household, {"outcome": "nobody_home"}, reason=reason)
+        accept_via_sync(live, visit_id)
+        outcomes.append(proposal_of(live, household))
+    assert [p["outcome"] for p in outcomes] == ["follow_up", "follow_up", "cancel"]
+    assert [p["state"] for p in outcomes] == ["follow_up", "follow_up", "proposed"]
+    assert outcomes[2]["needs_supervisor_confirmation"] is True
+    assert "non_cooperation" in outcomes[2]["reasons"]
+    assert "failed attempt 3 of 3" in outcomes[2]["explanation_en"]
+
+
+def test_moved_away_proposes_cancel(live: LiveServer) -> None:
+    household = create_household(live, members=2)
+    visit_id = submitted_visit(live, household, {"outcome": "moved_away"})
+    accept_via_sync(live, visit_id)
+    proposal = proposal_of(live, household)
+    assert proposal["outcome"] == "cancel"
+    assert proposal["new_amount"] == 0
+    assert proposal["reasons"] == ["moved_away"]
+
+
+def test_missing_photo_blocks_the_proposal_until_it_arrives(live: LiveServer) -> None:
+    household = create_household(live, members=1)
+    visit_id = submitted_visit(live, household, {"outcome": "completed"}, photo_hashes=["a" * 64])
+    accept_via_sync(live, visit_id)
+    with live.as_user("sup1") as c:
+        assert ok(c.get("/decisions/proposals", params={"household_id": household["id"]})) == []
+    skipped = generate(live)["skipped"]
+    assert skipped == [{"visit_id": str(visit_id), "reason": "evidence missing: 1 photo(s) not yet received"}]
