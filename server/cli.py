@@ -13,7 +13,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from server.decisions.commands import decisions_args, run_decisions
 from server.demo import demo_args, run_demo
+from server.payments.commands import payments_args, run_payments
 from server.registry.commands import import_args, run_import
 from server.settings import Settings, SettingsError, get_settings
 
@@ -96,6 +98,8 @@ COMMANDS: dict[str, Command] = {
     "plan": ("generate the recheck visits due in a period", _plan_args, _plan),
     "import": ("import a roster file: recheck import roster FILE", import_args, run_import),
     "demo": ("load the demo county (docs/demo.md)", demo_args, run_demo),
+    "decisions": ("proposals, effective dates, rules: recheck decisions propose", decisions_args, run_decisions),
+    "payments": ("payment rosters: recheck payments build|close|export|import-return", payments_args, run_payments),
 }
 
 
