@@ -36,6 +36,7 @@ from server.planning.controllers import (
     VisitController,
 )
 from server.registry.controllers import AreaController, HouseholdController
+from server.reports.controllers import ReportController
 from server.settings import Settings, get_settings
 from server.sync.controllers import ReviewController, SyncController
 
@@ -61,6 +62,7 @@ ROUTES: list[Any] = [
     ComplaintController,
     DecisionController,
     PaymentController,
+    ReportController,
     SyncController,
     ReviewController,
 ]
