@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.roster import RosterImportResult
@@ -122,14 +122,16 @@ async def _load(session: AsyncSession, roster: ParsedRoster) -> _Stored:
         for row in await _select_in(session, Household.__table__.c, household_table.head_id_number, roster.households)
     }
     member_table = Member.__table__.c
-    numbers = [m.id_number for h in roster.households.values() for m in h.members]
+    household_ids = [h["id"] for h in households.values()]
     members_by_number = {
         row["id_number"]: dict(row)
-        for row in await _select_in(session, Member.__table__.c, member_table.id_number, numbers)
+        for row in await _select_in(session, Member.__table__.c, member_table.household_id, household_ids)
     }
-    household_ids = [h["id"] for h in households.values()]
-    for row in await _select_in(session, Member.__table__.c, member_table.household_id, household_ids):
-        members_by_number.setdefault(row["id_number"], dict(row))
+    numbers = [
+        m.id_number for h in roster.households.values() for m in h.members if m.id_number not in members_by_number
+    ]
+    for row in await _select_in(session, Member.__table__.c, member_table.id_number, numbers):
+        members_by_number[row["id_number"]] = dict(row)
     members_by_household: dict[uuid.UUID, list[dict[str, Any]]] = {}
     for member in members_by_number.values():
         members_by_household.setdefault(member["household_id"], []).append(member)
@@ -322,11 +324,9 @@ def _plan_household(
                 changed_members[str(member_id)] = diff
                 updated += 1
         member_ids[member.id_number] = member_id
-    removed = [
-        m
-        for m in stored.members_by_household.get(household_id, [])
-        if m["id_number"] not in listed and existing is not None
-    ]
+    own = {m.id_number for m in household.members}
+    gone = [m for m in stored.members_by_household.get(household_id, []) if m["id_number"] not in own]
+    removed = [m for m in gone if m["id_number"] not in listed]  # listed elsewhere in the file: moved
     plan.removed_members.extend(m["id"] for m in removed)
     new_incomes = sorted(
         (member_ids[m.id_number], kind, amount) for m in household.members for kind, amount in m.incomes.items()
@@ -352,6 +352,8 @@ def _plan_household(
             changes["members_added"] = added
         if removed:
             changes["members_removed"] = [m["name"] for m in removed]
+        if moved := [m["name"] for m in gone if m["id_number"] in listed]:
+            changes["members_moved_out"] = moved
         if changed_members:
             changes["members_changed"] = changed_members
         if changes:
@@ -365,26 +367,44 @@ def _plan_household(
     return created, updated, len(removed)
 
 
+def _table(model: Any) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def _update_by_id(table: Table, keys: Iterable[str]) -> Any:
+    """``UPDATE table SET k = :k … WHERE id = :_id`` for executemany with whole rows."""
+    return (
+        update(table).where(table.c.id == bindparam("_id")).values({key: bindparam(key) for key in keys if key != "id"})
+    )
+
+
 async def _write(session: AsyncSession, plan: _Plan, progress: Callable[[int], None] | None) -> None:
-    async def run(statement: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """Core executemany statements in chunks; every row of a statement carries the same keys."""
+
+    async def run(statement: Any, rows: Sequence[dict[str, Any]], by_id: bool = False) -> None:
         for chunk in _chunks(rows):
-            await session.execute(statement, list(chunk))
+            params = [{**row, "_id": row["id"]} for row in chunk] if by_id else list(chunk)
+            await session.execute(statement, params)
             if progress:
                 progress(len(chunk))
 
-    await run(insert(Household), plan.new_households)
-    await run(update(Household), plan.household_updates)
-    income_table = IncomeItem.__table__.c
+    households, members, incomes = _table(Household), _table(Member), _table(IncomeItem)
+    await run(insert(households), plan.new_households)
+    if plan.household_updates:
+        await run(_update_by_id(households, plan.household_updates[0]), plan.household_updates, by_id=True)
     for chunk in _chunks(plan.income_households):
         await session.execute(
-            delete(IncomeItem).where(income_table.household_id.in_(chunk), income_table.member_id.is_not(None))
+            delete(incomes).where(incomes.c.household_id.in_(chunk), incomes.c.member_id.is_not(None))
         )
     for chunk in _chunks(plan.removed_members):
-        await session.execute(delete(Member).where(Member.__table__.c.id.in_(chunk)))
-    await run(update(Member), plan.member_updates)
-    await run(insert(Member), plan.new_members)
-    await run(insert(IncomeItem), plan.new_incomes)
-    await run(insert(AuditEvent), plan.audit)
+        await session.execute(delete(members).where(members.c.id.in_(chunk)))
+    if plan.member_updates:
+        await run(_update_by_id(members, plan.member_updates[0]), plan.member_updates, by_id=True)
+    await run(insert(members), plan.new_members)
+    await run(insert(incomes), plan.new_incomes)
+    await run(insert(_table(AuditEvent)), plan.audit)
 
 
 async def import_roster(
