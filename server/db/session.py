@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import Any
 
+import msgspec
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -26,8 +27,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _json_dumps(value: Any) -> str:
+    """JSON columns are encoded with msgspec: several times faster than ``json.dumps`` on bulk
+    writes, and it also encodes msgspec Structs, dates and UUIDs directly."""
+    return msgspec.json.encode(value).decode()
+
+
 def make_engine(url: str, *, null_pool: bool = False, **kwargs: Any) -> AsyncEngine:
     """Create the async engine for ``url`` with the per-dialect settings recheck relies on."""
+    kwargs.setdefault("json_serializer", _json_dumps)
+    kwargs.setdefault("json_deserializer", msgspec.json.decode)
     if null_pool:
         kwargs["poolclass"] = NullPool
     elif url.startswith("postgresql"):
