@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.capture import Capture, DepositsBand, EmploymentStatus, MemberAdd, MemberRemove
@@ -38,6 +38,7 @@ from schemas.registry import Category, Health, IncomeKind, LabourCapacity, Resid
 from server.audit.services import record
 from server.auth.identity import Actor
 from server.db.base import utcnow
+from server.decisions.bulk import fast_insert
 from server.decisions.models import Proposal
 from server.media.models import Photo
 from server.planning.models import Complaint, Visit
@@ -68,6 +69,10 @@ _BAND_FEN: dict[DepositsBand, int] = {
     DepositsBand.over_50k: 50_000_00,
 }
 _WORKING = frozenset({EmploymentStatus.employed, EmploymentStatus.self_employed})
+_WORKING_VALUES = frozenset(e.value for e in _WORKING)
+_HEALTH = {h.value: h for h in Health}
+_LABOUR = {c.value: c for c in LabourCapacity}
+_KIND = {k.value: k for k in IncomeKind}
 _LEFT_BY_DEATH = frozenset({"death"})
 
 
@@ -103,7 +108,7 @@ async def load_captures(session: AsyncSession, visit_ids: Sequence[uuid.UUID]) -
     """The latest merged primary capture per visit (sync's store). Visits without one are absent."""
     captures: dict[uuid.UUID, StoredCapture] = {}
     for chunk in _chunks(list(visit_ids)):
-        rows = await session.execute(
+        rows = await (await session.connection()).execute(
             select(CaptureRecord.visit_id, CaptureRecord.version, CaptureRecord.form).where(
                 CaptureRecord.visit_id.in_(chunk), CaptureRecord.role == "primary"
             )
@@ -117,7 +122,7 @@ async def unresolved_conflicts(session: AsyncSession, visit_ids: Sequence[uuid.U
     """The visits with a conflict record nobody has resolved yet (sync's conflict records)."""
     found: set[uuid.UUID] = set()
     for chunk in _chunks(list(visit_ids)):
-        rows = await session.scalars(
+        rows = await (await session.connection()).scalars(
             select(ConflictRecord.visit_id)
             .where(ConflictRecord.visit_id.in_(chunk), ConflictRecord.resolved_at.is_(None))
             .distinct()
@@ -132,14 +137,15 @@ async def missing_evidence(session: AsyncSession, visit_ids: Sequence[uuid.UUID]
     missing: dict[uuid.UUID, list[str]] = {}
     for chunk in _chunks(list(visit_ids)):
         wanted: defaultdict[uuid.UUID, set[str]] = defaultdict(set)
-        for visit_id, hashes in await session.execute(
+        connection = await session.connection()
+        for visit_id, hashes in await connection.execute(
             select(CaptureRecord.visit_id, CaptureRecord.photo_hashes).where(
                 CaptureRecord.visit_id.in_(chunk), CaptureRecord.role == "primary"
             )
         ):
             wanted[visit_id].update(hashes or [])
         stored: defaultdict[uuid.UUID, set[str]] = defaultdict(set)
-        for visit_id, sha256, status in await session.execute(
+        for visit_id, sha256, status in await connection.execute(
             select(Photo.visit_id, Photo.sha256, Photo.status).where(Photo.visit_id.in_(chunk))
         ):
             if status == PhotoStatus.stored.value:
@@ -233,7 +239,7 @@ async def schedule_follow_ups(
         }
         for _visit_id, household_id, area_id in visits
     ]
-    await session.execute(insert(Visit), rows)
+    await fast_insert(await session.connection(), Visit.__table__, rows)  # type: ignore[arg-type]
     for row, (visit_id, _h, _a) in zip(rows, visits, strict=True):
         record(session, actor, "create", "visit", row["id"], {"reason": "follow_up", "after_visit": str(visit_id)})
     return len(rows)
@@ -319,16 +325,16 @@ def situation_from_capture(
     situation_members: list[MemberSituation] = []
     for m in members:
         status = statuses.get(m.id)
-        registered_work = (m.employment or "") in {e.value for e in _WORKING}
+        registered_work = (m.employment or "") in _WORKING_VALUES
         situation_members.append(
             MemberSituation(
                 id=m.id,
-                health=status.health if status else Health(m.health),
+                health=status.health if status else _HEALTH[m.health],
                 disability_grade=status.disability_grade if status else m.disability_grade,
-                labour_capacity=status.labour_capacity if status else LabourCapacity(m.labour_capacity),
+                labour_capacity=status.labour_capacity if status else _LABOUR[m.labour_capacity],
                 newly_employed=bool(status and status.employment in _WORKING and not registered_work),
-                deceased=removed.get(m.id) in _LEFT_BY_DEATH,
-                moved_out=m.id in removed and removed[m.id] not in _LEFT_BY_DEATH,
+                deceased=bool(removed) and removed.get(m.id) in _LEFT_BY_DEATH,
+                moved_out=bool(removed) and m.id in removed and removed[m.id] not in _LEFT_BY_DEATH,
             )
         )
     known = {m.id for m in members}
@@ -358,7 +364,7 @@ def situation_from_capture(
     else:
         lines = [
             IncomeLine(
-                kind=IncomeKind(i.kind),
+                kind=_KIND[i.kind],
                 monthly_amount=i.monthly_amount,
                 member_id=i.member_id if i.member_id in member_ids else None,
             )
@@ -394,13 +400,14 @@ async def load_inputs(
     """The engine's inputs for ``visits`` (rows with ``id``, ``household_id``, ``area_id``,
     ``version``, ``visit_on``), batch-loaded. The rules' date is the visit day (else today)."""
     result: dict[uuid.UUID, VisitInputs] = {}
+    connection = await session.connection()
     for chunk in _chunks(list(visits)):
         visit_ids = [v.id for v in chunk]
         household_ids = list({v.household_id for v in chunk})
         households = {
             h.id: h
             for h in (
-                await session.execute(
+                await connection.execute(
                     select(
                         Household.id,
                         Household.category,
@@ -414,7 +421,7 @@ async def load_inputs(
         }
         members: defaultdict[uuid.UUID, list[Any]] = defaultdict(list)
         for m in (
-            await session.execute(
+            await connection.execute(
                 select(
                     Member.id,
                     Member.household_id,
@@ -430,7 +437,7 @@ async def load_inputs(
             members[m.household_id].append(m)
         incomes: defaultdict[uuid.UUID, list[Any]] = defaultdict(list)
         for i in (
-            await session.execute(
+            await connection.execute(
                 select(IncomeItem.household_id, IncomeItem.kind, IncomeItem.monthly_amount, IncomeItem.member_id)
                 .where(IncomeItem.household_id.in_(household_ids))
                 .order_by(IncomeItem.household_id, IncomeItem.id)
@@ -439,7 +446,7 @@ async def load_inputs(
             incomes[i.household_id].append(i)
         history: defaultdict[uuid.UUID, list[Any]] = defaultdict(list)
         for p in (
-            await session.execute(
+            await connection.execute(
                 select(
                     Proposal.household_id,
                     Proposal.visit_id,

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.decisions import (
@@ -42,6 +42,7 @@ from server.audit.services import record
 from server.auth.identity import Actor, CurrentUser
 from server.db.base import utcnow
 from server.decisions import inputs
+from server.decisions.bulk import fast_insert
 from server.decisions.models import Approval, CommunityAppraisal, Objection, Proposal, PublicNotice, RuleSet
 from server.decisions.policy import SituationError, propose
 from server.decisions.rules import NoStandardError, ProgrammeRules, RulesError, default_rules, parse_rules
@@ -261,7 +262,7 @@ async def generate(
         query = query.where(Visit.area_id.in_(user.visible_area_ids))
     if visit_ids is not None:
         query = query.where(Visit.id.in_(list(visit_ids)))
-    visits = (await session.execute(query.order_by(Visit.id))).all()
+    visits = (await (await session.connection()).execute(query.order_by(Visit.id))).all()
     rules = await current_rules(session)
     skipped: list[SkippedVisit] = []
     created = follow_ups = 0
@@ -321,8 +322,9 @@ async def generate(
             if state == S.follow_up:
                 follow.append((visit.id, visit.household_id, visit.area_id))
         if rows:
-            await session.execute(insert(Proposal), rows)
-            await session.execute(insert(AuditEvent), audits)
+            connection = await session.connection()
+            await fast_insert(connection, Proposal.__table__, rows)  # type: ignore[arg-type]
+            await fast_insert(connection, AuditEvent.__table__, audits)  # type: ignore[arg-type]
         follow_ups += await inputs.schedule_follow_ups(session, actor, follow, day)
         created += len(rows)
     return GenerateResultRead(
@@ -918,8 +920,9 @@ async def approve(
         )
         months[month_key(effective)] = months.get(month_key(effective), 0) + 1
         total += amount
-    await session.execute(insert(Approval), approvals)
-    await session.execute(insert(AuditEvent), audits)
+    connection = await session.connection()
+    await fast_insert(connection, Approval.__table__, approvals)  # type: ignore[arg-type]
+    await fast_insert(connection, AuditEvent.__table__, audits)  # type: ignore[arg-type]
     return ApprovalResult(batch_id=batch_id, approved=len(ordered), effective_from=months, total_new_amount=total)
 
 

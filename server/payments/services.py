@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import case, delete, func, insert, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.auth import Role
@@ -27,6 +27,7 @@ from schemas.payments import AreaTotal, MonthRead, MonthState, ReturnResult, Ros
 from server.audit.services import record
 from server.auth.identity import Actor, CurrentUser
 from server.db.base import utcnow
+from server.decisions.bulk import fast_insert
 from server.decisions.models import Proposal
 from server.decisions.policy import format_yuan
 from server.errors import Conflict, InvalidInput, NotFound
@@ -68,7 +69,6 @@ RETURN_COLUMNS = ("seq", "household_code", "bank_account", "amount", "status", "
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _AMOUNT = re.compile(r"^(\d{1,12})(?:\.(\d{1,2}))?$")
-_INSERT_BATCH = 5000
 
 
 def month_start(month: str) -> dt.date:
@@ -187,8 +187,7 @@ async def build(session: AsyncSession, actor: Actor, month: str, *, user: Curren
         values_row["seq"] = seq
         values.append(values_row)
         total += values_row["amount"]
-    for start in range(0, len(values), _INSERT_BATCH):
-        await session.execute(insert(RosterRow), values[start : start + _INSERT_BATCH])
+    await fast_insert(await session.connection(), RosterRow.__table__, values)  # type: ignore[arg-type]
     row.row_count, row.total = len(values), total
     row.paid_count = row.paid_total = row.failed_count = row.failed_total = 0
     row.built_at, row.built_by = utcnow(), actor.user_id
