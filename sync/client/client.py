@@ -236,6 +236,7 @@ class DeviceClient:
     def _apply_page(self, response: PullResponse, summary: PullSummary) -> None:
         with self.store.transaction():
             touched_captures: set[str] = set()
+            removed_captures: set[str] = set()
             for item in response.items:
                 kind, item_id = item.kind.value, str(item.id)
                 if item.removed:
@@ -244,17 +245,17 @@ class DeviceClient:
                     if item.reason == "repair":
                         summary.repairs += 1
                     if kind == ItemKind.capture.value:
-                        touched_captures.add(item_id)
+                        removed_captures.add(item_id)
                     continue
-                data = bytes(item.data) or b"{}"
+                data = (bytes(item.data) if isinstance(item.data, msgspec.Raw) else b"") or b"{}"
                 if self.transport.msgpack:
                     data = msgspec.json.encode(msgspec.msgpack.decode(data))
                 self.store.put_item(kind, item_id, item.version, data)
                 summary.upserts += 1
                 if kind == ItemKind.capture.value:
                     touched_captures.add(item_id)
-            for capture_id in touched_captures:
-                self._rebuild_draft(capture_id)
+            for capture_id in touched_captures | removed_captures:
+                self._rebuild_draft(capture_id, removed=capture_id in removed_captures)
             if response.reference is not None:
                 self.store.set("reference", msgspec.json.encode(response.reference).decode())
                 self.store.set("ref_version", response.reference.version)
@@ -263,11 +264,17 @@ class DeviceClient:
             self.store.set("last_pull_at", self.clock().isoformat())
             self.store.set("synced_to_head", "0" if response.has_more else "1")
 
-    def _rebuild_draft(self, capture_id: str) -> None:
-        """Draft = the server's capture (if any) with this device's unsent edits on top."""
+    def _rebuild_draft(self, capture_id: str, *, removed: bool = False) -> None:
+        """Draft = the server's capture (if any) with this device's unsent edits on top.
+
+        A capture the server took off the tablet (its visit left the worker's scope) keeps its
+        draft only while edits of it are still waiting in the outbox.
+        """
         held = self.store.item(ItemKind.capture.value, capture_id)
         pending = self.store.pending_for(capture_id)
         draft = self.store.draft(capture_id)
+        if held is None and not removed:
+            return
         if held is None and not pending:
             if draft is not None:
                 with self.store.transaction() as db:
@@ -413,9 +420,6 @@ class DeviceClient:
                     self.store.set_evidence(str(evidence.visit_id), evidence.missing)
                 self.store.set("clock_offset_ms", str(response.clock_offset_ms))
                 self.store.set("last_push_at", at)
-                for item in batch:
-                    if item.entity == "capture":
-                        self._rebuild_draft(item.entity_id)
         return summary
 
     def sync(self) -> tuple[PushSummary, PullSummary]:

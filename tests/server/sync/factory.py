@@ -118,6 +118,8 @@ def reassign(url: str, visit_id: str, to: uuid.UUID | None) -> None:
     async def work(session: AsyncSession) -> None:
         visit = await session.get(Visit, uuid.UUID(visit_id))
         assert visit is not None
+        if visit.state in ("submitted", "accepted", "cancelled"):
+            return  # planning refuses to reassign work that is done
         if to is None:
             visit.assigned_to = None
             transition(visit, "planned", Actor.system("test"), session)

@@ -97,10 +97,10 @@ async def _race(url: str, area_id: int, worker: uuid.UUID, other: uuid.UUID) -> 
         while await pull_once():
             pass
         async with factory() as session:
-            assigned = set(
-                (await session.scalars(select(Visit.id).where(Visit.assigned_to == worker))).all()
+            assigned = set((await session.scalars(select(Visit.id).where(Visit.assigned_to == worker))).all())
+            final = set(
+                (await session.execute(select(Visit.id, Visit.version).where(Visit.assigned_to == worker))).all()
             )
-            final = set((await session.execute(select(Visit.id, Visit.version).where(Visit.assigned_to == worker))).all())
         assert held == assigned
         assert final <= ever  # each final version was delivered, none skipped
         assert len(committed) > 50
@@ -110,6 +110,4 @@ async def _race(url: str, area_id: int, worker: uuid.UUID, other: uuid.UUID) -> 
 
 def test_rule_1_no_skipped_changes_with_racing_writers(database_url: str) -> None:
     world = seed_world(database_url)
-    asyncio.run(
-        _race(database_url, world.area_ids["T1-a"], world.user_ids["worker1"], world.user_ids["worker1b"])
-    )
+    asyncio.run(_race(database_url, world.area_ids["T1-a"], world.user_ids["worker1"], world.user_ids["worker1b"]))
