@@ -18,6 +18,8 @@ from server.demo import demo_args, run_demo
 from server.payments.commands import payments_args, run_payments
 from server.registry.commands import import_args, run_import
 from server.settings import Settings, SettingsError, get_settings
+from sync.client.cli import add_arguments as device_args
+from sync.client.cli import run as run_device
 
 __all__ = ["COMMANDS", "CommandError", "main"]
 
@@ -100,6 +102,7 @@ COMMANDS: dict[str, Command] = {
     "demo": ("load the demo county (docs/demo.md)", demo_args, run_demo),
     "decisions": ("proposals, effective dates, rules: recheck decisions propose", decisions_args, run_decisions),
     "payments": ("payment rosters: recheck payments build|close|export|import-return", payments_args, run_payments),
+    "device": ("a worker's tablet: recheck device login|pull|visits|capture|push", device_args, run_device),
 }
 
 
