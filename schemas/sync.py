@@ -142,7 +142,7 @@ class FeedItem(Struct):
     kind: ItemKind
     id: uuid.UUID
     version: int = 0
-    data: msgspec.Raw = msgspec.Raw()
+    data: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
     removed: bool = False
     reason: str | None = None
     """Why it was removed: ``reassigned``, ``cancelled``, ``accepted``, ``out_of_scope``, ``repair``."""
