@@ -19,7 +19,7 @@ import msgspec
 from schemas.base import Struct, UtcDateTime
 from schemas.capture import Capture, CapturePatch
 from schemas.errors import FieldError
-from schemas.registry import Category, IncomeItemRead, MemberRead, Residence
+from schemas.registry import Category, Health, IncomeKind, LabourCapacity, Relation, Residence, Sex
 
 __all__ = [
     "CaptureEdit",
@@ -36,7 +36,9 @@ __all__ = [
     "HouseholdItem",
     "HouseholdMutation",
     "HouseholdPatch",
+    "IncomeLine",
     "ItemKind",
+    "MemberItem",
     "Mutation",
     "MutationResult",
     "PrimaryChoice",
@@ -96,6 +98,30 @@ class VisitItem(Struct):
     return_comment: str | None = None
 
 
+class MemberItem(Struct):
+    """A household member on the tablet (defaults omitted on the wire)."""
+
+    id: uuid.UUID
+    name: str
+    relation: Relation
+    id_number: str
+    sex: Sex
+    birth_date: dt.date
+    health: Health = Health.healthy
+    labour_capacity: LabourCapacity = LabourCapacity.full
+    disability_grade: int | None = None
+    employment: str | None = None
+
+
+class IncomeLine(Struct):
+    """A registered monthly income of the household (fen), as last confirmed."""
+
+    kind: IncomeKind
+    monthly_amount: int
+    member_id: uuid.UUID | None = None
+    note: str | None = None
+
+
 class HouseholdItem(Struct):
     """A household with its current members and incomes (ID numbers masked for workers)."""
 
@@ -109,8 +135,8 @@ class HouseholdItem(Struct):
     benefit_amount: int
     version: int
     address: str = ""
-    members: list[MemberRead] = []
-    incomes: list[IncomeItemRead] = []
+    members: list[MemberItem] = []
+    incomes: list[IncomeLine] = []
     lat: float | None = None
     lon: float | None = None
     phone: str | None = None

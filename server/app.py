@@ -121,7 +121,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
         lifespan=[lifespan],
         state=State({"settings": settings, "media_check": media_check(settings)}),
-        compression_config=CompressionConfig(backend="gzip", minimum_size=512),
+        compression_config=CompressionConfig(backend="gzip", minimum_size=512, exclude_opt_key="skip_compression"),
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="recheck",

@@ -33,8 +33,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, UOWTransaction
 
 from schemas.auth import Role
-from schemas.registry import IncomeItemRead, MemberRead
-from schemas.sync import HouseholdItem, VisitItem
+from schemas.sync import HouseholdItem, IncomeLine, MemberItem, VisitItem
 from server.auth.models import User
 from server.db.base import utcnow
 from server.planning.models import Visit
@@ -265,7 +264,7 @@ def household_payloads(
             version=h.version,
             address=h.address,
             members=[
-                MemberRead(
+                MemberItem(
                     id=m.id,
                     name=m.name,
                     relation=m.relation,  # type: ignore[arg-type]
@@ -280,8 +279,7 @@ def household_payloads(
                 for m in members[h.id]
             ],
             incomes=[
-                IncomeItemRead(
-                    id=i.id,
+                IncomeLine(
                     kind=i.kind,  # type: ignore[arg-type]
                     monthly_amount=i.monthly_amount,
                     member_id=i.member_id,
