@@ -27,6 +27,7 @@ from server.errors import exception_handlers
 from server.health import health, ready
 from server.media.controllers import MediaDownloadController, TusController, VisitPhotoController
 from server.observability import RequestIdMiddleware, configure_logging
+from server.openapi import document_error_responses
 from server.payments.controllers import PaymentController
 from server.planning.controllers import (
     AssignmentController,
@@ -113,7 +114,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await engine.dispose()
 
     auth = DefineMiddleware(TokenAuthMiddleware, exclude=[f"^{SCHEMA_PATH}"])
-    return Litestar(
+    app = Litestar(
         route_handlers=ROUTES,
         dependencies=dependencies,
         middleware=[RequestIdMiddleware, auth],
@@ -132,3 +133,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         debug=False,
     )
+    document_error_responses(app)
+    return app
