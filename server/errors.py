@@ -38,9 +38,7 @@ class DomainError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(
-        self, message: str, errors: list[FieldError] | None = None, *, code: str | None = None
-    ) -> None:
+    def __init__(self, message: str, errors: list[FieldError] | None = None, *, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.errors = errors or []
@@ -82,9 +80,7 @@ def _request_id(request: Request[Any, Any, Any]) -> str | None:
     return request.scope.get("state", {}).get("request_id")
 
 
-def _respond(
-    request: Request[Any, Any, Any], body: ErrorBody, headers: dict[str, str] | None = None
-) -> Response[Any]:
+def _respond(request: Request[Any, Any, Any], body: ErrorBody, headers: dict[str, str] | None = None) -> Response[Any]:
     body.request_id = _request_id(request)
     return Response(content=body, status_code=body.status, media_type=MediaType.JSON, headers=headers)
 
@@ -117,9 +113,7 @@ def _validation_errors(exc: LitestarValidationException) -> list[FieldError]:
 
 
 def _domain(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
-    return _respond(
-        request, ErrorBody(status=exc.status, code=exc.code, message=exc.message, errors=exc.errors)
-    )
+    return _respond(request, ErrorBody(status=exc.status, code=exc.code, message=exc.message, errors=exc.errors))
 
 
 def _validation(request: Request[Any, Any, Any], exc: LitestarValidationException) -> Response[Any]:
@@ -145,6 +139,14 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     return _respond(request, body, headers=exc.headers)
 
 
+def _recursion(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
+    """msgspec gives up on absurdly nested input with a RecursionError, which Litestar lets through."""
+    if "deserializing" not in str(exc):
+        return _unexpected(request, exc)
+    error = FieldError(path="$", reason="the document is nested too deeply")
+    return _respond(request, ErrorBody(status=400, code="validation", message=error.reason, errors=[error]))
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled error", extra={"request_id": _request_id(request)})
     body = ErrorBody(status=HTTP_500_INTERNAL_SERVER_ERROR, code="internal", message="internal error")
@@ -155,5 +157,6 @@ exception_handlers: dict[type[Exception], Any] = {
     DomainError: _domain,
     LitestarValidationException: _validation,
     HTTPException: _http,
+    RecursionError: _recursion,
     Exception: _unexpected,
 }
