@@ -74,6 +74,7 @@ CHECKSUM_ALGORITHMS: dict[str, Callable[[], Any]] = {"sha256": hashlib.sha256, "
 
 _LEASE = dt.timedelta(seconds=60)
 _HEAD_WAIT_SECONDS = 3.0
+_TAKEOVER_WAIT_SECONDS = 3.0
 
 
 class ClientGone(Exception):
@@ -465,30 +466,43 @@ async def _release(ctx: MediaContext, progress: _Progress) -> None:
 
 
 async def _claim(ctx: MediaContext, user: CurrentUser, upload_id: uuid.UUID, offset: int) -> _Progress | None:
-    """Take the upload's lease for a request writing at ``offset``; None if it is complete."""
+    """Take the upload's lease for a request writing at ``offset``; None if it is complete.
+
+    If another request holds the lease, wait a moment for it to finish: it is usually one whose
+    connection just dropped and which is saving what it received (the client asked for the offset
+    before that was saved). After `_TAKEOVER_WAIT_SECONDS` the lease is taken over anyway: the
+    holder's connection died without the server noticing, and its unsaved bytes are dropped.
+    """
     token = secrets.token_hex(16)
-    async with ctx.session_factory() as session, session.begin():
-        upload = await _owned(session, user, upload_id, lock=True)
-        if upload.state == "done":
-            if offset == upload.length:
-                return None
-            raise Conflict.field("Upload-Offset", f"upload is complete at {upload.length}", code="offset_mismatch")
-        if offset != upload.offset:
-            raise Conflict.field("Upload-Offset", f"upload is at {upload.offset}, not {offset}", code="offset_mismatch")
-        # A newer request takes the upload over: an older one still holding the lease is a
-        # connection that died without the server noticing yet.
-        upload.lock_token = token
-        upload.locked_until = _now() + _LEASE
-        return _Progress(
-            upload_id=upload.id,
-            token=token,
-            offset=upload.offset,
-            length=upload.length,
-            part_size=upload.part_size,
-            handle=_handle(upload),
-            parts=[Part.from_dict(p) for p in upload.parts],
-            tail=bytes(upload.tail),
-        )
+    deadline = asyncio.get_running_loop().time() + _TAKEOVER_WAIT_SECONDS
+    while True:
+        async with ctx.session_factory() as session, session.begin():
+            upload = await _owned(session, user, upload_id, lock=True)
+            held = upload.lock_token is not None and upload.locked_until is not None and upload.locked_until > _now()
+            if not held or asyncio.get_running_loop().time() >= deadline:
+                if upload.state == "done":
+                    if offset == upload.length:
+                        return None
+                    raise Conflict.field(
+                        "Upload-Offset", f"upload is complete at {upload.length}", code="offset_mismatch"
+                    )
+                if offset != upload.offset:
+                    raise Conflict.field(
+                        "Upload-Offset", f"upload is at {upload.offset}, not {offset}", code="offset_mismatch"
+                    )
+                upload.lock_token = token
+                upload.locked_until = _now() + _LEASE
+                return _Progress(
+                    upload_id=upload.id,
+                    token=token,
+                    offset=upload.offset,
+                    length=upload.length,
+                    part_size=upload.part_size,
+                    handle=_handle(upload),
+                    parts=[Part.from_dict(p) for p in upload.parts],
+                    tail=bytes(upload.tail),
+                )
+        await asyncio.sleep(0.05)
 
 
 async def receive_bytes(

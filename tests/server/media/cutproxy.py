@@ -25,6 +25,7 @@ class CutProxy:
         self.cuts = 0
         self.sent = 0
         self.patch_bytes = 0
+        self.patch_offsets: list[int] = []
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
@@ -65,6 +66,8 @@ class CutProxy:
                     return
                 if is_patch is None:
                     is_patch = data.startswith(b"PATCH")
+                    if is_patch:
+                        self._note_offset(data)
                 cut = False
                 with self._lock:
                     if is_patch and self.cut_at and self.sent + len(data) >= self.cut_at[0]:
@@ -83,6 +86,13 @@ class CutProxy:
         except OSError:
             self._kill(client, upstream)
 
+    def _note_offset(self, head: bytes) -> None:
+        for line in head.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"upload-offset":
+                with self._lock:
+                    self.patch_offsets.append(int(value.strip()))
+
     def _pump_down(self, upstream: socket.socket, client: socket.socket) -> None:
         try:
             while True:
@@ -99,6 +109,10 @@ class CutProxy:
         with contextlib.suppress(OSError):
             client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         for sock in (client, upstream):
+            # shutdown() acts at once (and wakes the other pump blocked in recv); close() alone
+            # would wait for that recv, leaving the server waiting for the rest of the body.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
             with contextlib.suppress(OSError):
                 sock.close()
 
