@@ -16,7 +16,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from sqlalchemy import select
@@ -47,9 +47,12 @@ from server.sync.models import CaptureRecord, ConflictRecord
 
 __all__ = [
     "BATCH",
+    "RawBatch",
     "StoredCapture",
     "VisitInputs",
+    "build_inputs",
     "load_inputs",
+    "load_raw",
     "missing_evidence",
     "open_complaint",
     "return_visit",
@@ -337,7 +340,7 @@ def situation_from_capture(
                 moved_out=bool(removed) and m.id in removed and removed[m.id] not in _LEFT_BY_DEATH,
             )
         )
-    known = {m.id for m in members}
+    known = {m.id for m in members} if added else set()
     for add in added:
         if add.member_id in known:
             continue
@@ -351,8 +354,8 @@ def situation_from_capture(
                 newly_employed=bool(status and status.employment in _WORKING),
             )
         )
-    member_ids = {m.id for m in situation_members}
     if capture and capture.outcome == CaptureOutcome.completed:
+        member_ids = {m.id for m in situation_members}
         lines = [
             IncomeLine(
                 kind=i.kind,
@@ -363,12 +366,7 @@ def situation_from_capture(
         ]
     else:
         lines = [
-            IncomeLine(
-                kind=_KIND[i.kind],
-                monthly_amount=i.monthly_amount,
-                member_id=i.member_id if i.member_id in member_ids else None,
-            )
-            for i in incomes
+            IncomeLine(kind=_KIND[i.kind], monthly_amount=i.monthly_amount, member_id=i.member_id) for i in incomes
         ]
     found = PropertySituation()
     if capture and capture.assets:
@@ -394,100 +392,181 @@ def situation_from_capture(
     )
 
 
+class _VisitRow(NamedTuple):
+    id: uuid.UUID
+    household_id: uuid.UUID
+    area_id: int
+    version: int
+    visit_on: dt.date | None
+
+
+class _HouseholdRow(NamedTuple):
+    id: uuid.UUID
+    category: str
+    residence: str
+    benefit_amount: int
+    area_id: int
+    version: int
+
+
+class _MemberRow(NamedTuple):
+    id: uuid.UUID
+    household_id: uuid.UUID
+    health: str
+    disability_grade: int | None
+    labour_capacity: str
+    employment: str | None
+
+
+class _IncomeRow(NamedTuple):
+    household_id: uuid.UUID
+    kind: str
+    monthly_amount: int
+    member_id: uuid.UUID | None
+
+
+class _HistoryRow(NamedTuple):
+    household_id: uuid.UUID
+    visit_id: uuid.UUID
+    outcome: str
+    decided_outcome: str | None
+    state: str
+    effective_from: dt.date | None
+    created_at: dt.datetime
+
+
+@dataclass(slots=True)
+class RawBatch:
+    """Everything one batch of visits needs, as plain picklable rows (so the pure part of the
+    work can run in another process, see :func:`build_inputs`)."""
+
+    visits: list[_VisitRow]
+    households: dict[uuid.UUID, _HouseholdRow]
+    members: dict[uuid.UUID, list[_MemberRow]]
+    incomes: dict[uuid.UUID, list[_IncomeRow]]
+    history: dict[uuid.UUID, list[_HistoryRow]]
+    captures: dict[uuid.UUID, tuple[int, dict[str, Any]]]
+
+
+def _grouped(rows: Iterable[Any], make: Any) -> dict[uuid.UUID, list[Any]]:
+    out: defaultdict[uuid.UUID, list[Any]] = defaultdict(list)
+    for row in rows:
+        item = make(*row)
+        out[item.household_id].append(item)
+    return dict(out)
+
+
+async def load_raw(session: AsyncSession, visits: Sequence[Any]) -> RawBatch:
+    """One batch's rows (``visits``: rows with ``id``, ``household_id``, ``area_id``,
+    ``version``, ``visit_on``; at most :data:`BATCH`)."""
+    connection = await session.connection()
+    visit_rows = [_VisitRow(v.id, v.household_id, v.area_id, v.version, v.visit_on) for v in visits]
+    visit_ids = [v.id for v in visit_rows]
+    household_ids = list({v.household_id for v in visit_rows})
+    households = {
+        row[0]: _HouseholdRow(*row)
+        for row in await connection.execute(
+            select(
+                Household.id,
+                Household.category,
+                Household.residence,
+                Household.benefit_amount,
+                Household.area_id,
+                Household.version,
+            ).where(Household.id.in_(household_ids))
+        )
+    }
+    members = _grouped(
+        await connection.execute(
+            select(
+                Member.id,
+                Member.household_id,
+                Member.health,
+                Member.disability_grade,
+                Member.labour_capacity,
+                Member.employment,
+            )
+            .where(Member.household_id.in_(household_ids))
+            .order_by(Member.household_id, Member.birth_date, Member.id)
+        ),
+        _MemberRow,
+    )
+    incomes = _grouped(
+        await connection.execute(
+            select(IncomeItem.household_id, IncomeItem.kind, IncomeItem.monthly_amount, IncomeItem.member_id)
+            .where(IncomeItem.household_id.in_(household_ids))
+            .order_by(IncomeItem.household_id, IncomeItem.id)
+        ),
+        _IncomeRow,
+    )
+    history = _grouped(
+        await connection.execute(
+            select(
+                Proposal.household_id,
+                Proposal.visit_id,
+                Proposal.outcome,
+                Proposal.decided_outcome,
+                Proposal.state,
+                Proposal.effective_from,
+                Proposal.created_at,
+            ).where(Proposal.household_id.in_(household_ids))
+        ),
+        _HistoryRow,
+    )
+    captures: dict[uuid.UUID, tuple[int, dict[str, Any]]] = {}
+    for visit_id, version, form in await connection.execute(
+        select(CaptureRecord.visit_id, CaptureRecord.version, CaptureRecord.form).where(
+            CaptureRecord.visit_id.in_(visit_ids), CaptureRecord.role == "primary"
+        )
+    ):
+        captures[visit_id] = (version, form or {})
+    return RawBatch(visit_rows, households, members, incomes, history, captures)
+
+
+def build_inputs(batch: RawBatch, rule_version: str, today: dt.date) -> dict[uuid.UUID, VisitInputs]:
+    """The engine's inputs for a batch (pure). The rules' date is the planned visit day (server
+    data, never the tablet's clock), else ``today``."""
+    result: dict[uuid.UUID, VisitInputs] = {}
+    no_rows: list[Any] = []
+    for visit in batch.visits:
+        household = batch.households[visit.household_id]
+        stored = batch.captures.get(visit.id)
+        capture = msgspec.convert(stored[1], Capture) if stored else None
+        on = visit.visit_on or today
+        history = batch.history.get(visit.household_id, no_rows)
+        failed, paid = _history([p for p in history if p.visit_id != visit.id], on) if history else (0, 0)
+        situation = situation_from_capture(
+            capture,
+            household,
+            batch.members.get(visit.household_id, no_rows),
+            batch.incomes.get(visit.household_id, no_rows),
+            failed_attempts=failed,
+            phase_out_months_paid=paid,
+        )
+        result[visit.id] = VisitInputs(
+            visit_id=visit.id,
+            household_id=visit.household_id,
+            area_id=visit.area_id,
+            on=on,
+            situation=situation,
+            versions={
+                "visit": visit.version,
+                "household": household.version,
+                "capture": stored[0] if stored else None,
+                "rules": rule_version,
+                "failed_attempts": failed,
+                "phase_out_months_paid": paid,
+            },
+        )
+    return result
+
+
 async def load_inputs(
     session: AsyncSession, visits: Sequence[Any], rule_version: str, today: dt.date
 ) -> dict[uuid.UUID, VisitInputs]:
     """The engine's inputs for ``visits`` (rows with ``id``, ``household_id``, ``area_id``,
-    ``version``, ``visit_on``), batch-loaded. The rules' date is the visit day (else today)."""
+    ``version``, ``visit_on``), batch-loaded (see :func:`load_raw`, :func:`build_inputs`)."""
     result: dict[uuid.UUID, VisitInputs] = {}
-    connection = await session.connection()
     for chunk in _chunks(list(visits)):
-        visit_ids = [v.id for v in chunk]
-        household_ids = list({v.household_id for v in chunk})
-        households = {
-            h.id: h
-            for h in (
-                await connection.execute(
-                    select(
-                        Household.id,
-                        Household.category,
-                        Household.residence,
-                        Household.benefit_amount,
-                        Household.area_id,
-                        Household.version,
-                    ).where(Household.id.in_(household_ids))
-                )
-            ).all()
-        }
-        members: defaultdict[uuid.UUID, list[Any]] = defaultdict(list)
-        for m in (
-            await connection.execute(
-                select(
-                    Member.id,
-                    Member.household_id,
-                    Member.health,
-                    Member.disability_grade,
-                    Member.labour_capacity,
-                    Member.employment,
-                )
-                .where(Member.household_id.in_(household_ids))
-                .order_by(Member.household_id, Member.birth_date, Member.id)
-            )
-        ).all():
-            members[m.household_id].append(m)
-        incomes: defaultdict[uuid.UUID, list[Any]] = defaultdict(list)
-        for i in (
-            await connection.execute(
-                select(IncomeItem.household_id, IncomeItem.kind, IncomeItem.monthly_amount, IncomeItem.member_id)
-                .where(IncomeItem.household_id.in_(household_ids))
-                .order_by(IncomeItem.household_id, IncomeItem.id)
-            )
-        ).all():
-            incomes[i.household_id].append(i)
-        history: defaultdict[uuid.UUID, list[Any]] = defaultdict(list)
-        for p in (
-            await connection.execute(
-                select(
-                    Proposal.household_id,
-                    Proposal.visit_id,
-                    Proposal.outcome,
-                    Proposal.decided_outcome,
-                    Proposal.state,
-                    Proposal.effective_from,
-                    Proposal.created_at,
-                ).where(Proposal.household_id.in_(household_ids))
-            )
-        ).all():
-            history[p.household_id].append(p)
-        captures = await load_captures(session, visit_ids)
-        for visit in chunk:
-            household = households[visit.household_id]
-            stored = captures.get(visit.id)
-            # The planned visit day (server data), not the tablet's clock.
-            on = visit.visit_on or today
-            past = [p for p in history[visit.household_id] if p.visit_id != visit.id]
-            failed, paid = _history(past, on)
-            situation = situation_from_capture(
-                stored.capture if stored else None,
-                household,
-                members[visit.household_id],
-                incomes[visit.household_id],
-                failed_attempts=failed,
-                phase_out_months_paid=paid,
-            )
-            result[visit.id] = VisitInputs(
-                visit_id=visit.id,
-                household_id=visit.household_id,
-                area_id=visit.area_id,
-                on=on,
-                situation=situation,
-                versions={
-                    "visit": visit.version,
-                    "household": household.version,
-                    "capture": stored.version if stored else None,
-                    "rules": rule_version,
-                    "failed_attempts": failed,
-                    "phase_out_months_paid": paid,
-                },
-            )
+        result.update(build_inputs(await load_raw(session, chunk), rule_version, today))
     return result

@@ -12,6 +12,7 @@ import datetime as dt
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -57,6 +58,7 @@ __all__ = [
     "add_months",
     "apply_effective",
     "approve",
+    "compute_batch",
     "create_notice",
     "current_rules",
     "effective_month",
@@ -198,9 +200,10 @@ def _fields(result: EngineProposal) -> dict[str, Any]:
             "counted_income": result.counted_income,
             "disregarded_income": result.disregarded_income,
             "deductions_allowed": result.deductions_allowed,
-            "counted": msgspec.to_builtins(result.counted),
-            "disregarded": msgspec.to_builtins(result.disregarded),
-            "deductions": msgspec.to_builtins(result.deductions),
+            # msgspec Structs: the JSON columns encode them directly (server.db.session).
+            "counted": result.counted,
+            "disregarded": result.disregarded,
+            "deductions": result.deductions,
         },
     }
 
@@ -232,6 +235,54 @@ async def _blocked(session: AsyncSession, visit_ids: Sequence[uuid.UUID]) -> dic
     return blocked
 
 
+@dataclass(slots=True)
+class _Computed:
+    """One batch's proposals, as column values, ready to insert (picklable)."""
+
+    rows: list[dict[str, Any]]
+    follow: list[tuple[uuid.UUID, uuid.UUID, int]]
+    skipped: list[tuple[uuid.UUID, str]]
+
+
+def compute_batch(batch: inputs.RawBatch, rules: ProgrammeRules, day: dt.date) -> _Computed:
+    """The pure part of making proposals: situations, the policy engine, the rows to store.
+
+    No I/O: the rows it returns are written by :func:`generate`.
+    """
+    loaded = inputs.build_inputs(batch, rules.version, day)
+    now = utcnow()
+    out = _Computed(rows=[], follow=[], skipped=[])
+    for visit in batch.visits:
+        inp = loaded[visit.id]
+        try:
+            result = propose(inp.situation, rules, inp.on)
+        except (SituationError, NoStandardError) as exc:
+            out.skipped.append((visit.id, str(exc)))
+            continue
+        state = S.follow_up if result.outcome == ProposalOutcome.follow_up else S.proposed
+        out.rows.append(
+            {
+                "id": uuid.uuid4(),
+                "visit_id": visit.id,
+                "household_id": visit.household_id,
+                "area_id": visit.area_id,
+                "state": state.value,
+                **_fields(result),
+                "situation": inp.situation,
+                "inputs": inp.versions,
+                "revision": 1,
+                "changes": [],
+                "objections": 0,
+                "version": 1,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        if state == S.follow_up:
+            out.follow.append((visit.id, visit.household_id, visit.area_id))
+    return out
+
+
 async def generate(
     session: AsyncSession,
     actor: Actor,
@@ -244,7 +295,9 @@ async def generate(
     """Make proposals for accepted visits that have none (idempotent), in batches.
 
     Visits with an unresolved conflict or missing evidence are skipped (listed, at most 500).
-    ``follow_up`` proposals (nobody home, refused) plan a follow-up visit.
+    ``follow_up`` proposals (nobody home, refused) plan a follow-up visit. Each batch is read
+    with a few set-based queries and written with driver-level bulk inserts; for large runs the
+    pure part (:func:`compute_batch`) runs in a worker process while the next batch is read.
     """
     started = time.perf_counter()
     day = on or today()
@@ -265,68 +318,43 @@ async def generate(
     visits = (await (await session.connection()).execute(query.order_by(Visit.id))).all()
     rules = await current_rules(session)
     skipped: list[SkippedVisit] = []
-    created = follow_ups = 0
+    counts = {"created": 0, "follow_ups": 0}
+
+    async def write(computed: _Computed) -> None:
+        skipped.extend(SkippedVisit(visit_id=k, reason=why) for k, why in computed.skipped)
+        if not computed.rows:
+            return
+        now = utcnow()
+        audits = [
+            _audit_row(
+                actor,
+                "propose",
+                "proposal",
+                row["id"],
+                {
+                    "state": [None, row["state"]],
+                    "visit_id": str(row["visit_id"]),
+                    "outcome": row["outcome"],
+                    "new_amount": row["new_amount"],
+                    "rule_version": rules.version,
+                },
+                now,
+            )
+            for row in computed.rows
+        ]
+        connection = await session.connection()
+        await fast_insert(connection, Proposal.__table__, computed.rows)  # type: ignore[arg-type]
+        await fast_insert(connection, AuditEvent.__table__, audits)  # type: ignore[arg-type]
+        counts["follow_ups"] += await inputs.schedule_follow_ups(session, actor, computed.follow, day)
+        counts["created"] += len(computed.rows)
+
     for start in range(0, len(visits), inputs.BATCH):
         chunk = visits[start : start + inputs.BATCH]
         blocked = await _blocked(session, [v.id for v in chunk])
-        ready = [v for v in chunk if v.id not in blocked]
-        skipped += [SkippedVisit(visit_id=k, reason=why) for k, why in blocked.items()]
-        loaded = await inputs.load_inputs(session, ready, rules.version, day)
-        now = utcnow()
-        rows: list[dict[str, Any]] = []
-        audits: list[dict[str, Any]] = []
-        follow: list[tuple[uuid.UUID, uuid.UUID, int]] = []
-        for visit in ready:
-            inp = loaded[visit.id]
-            try:
-                result = propose(inp.situation, rules, inp.on)
-            except (SituationError, NoStandardError) as exc:
-                skipped.append(SkippedVisit(visit_id=visit.id, reason=str(exc)))
-                continue
-            state = S.follow_up if result.outcome == ProposalOutcome.follow_up else S.proposed
-            proposal_id = uuid.uuid4()
-            rows.append(
-                {
-                    "id": proposal_id,
-                    "visit_id": visit.id,
-                    "household_id": visit.household_id,
-                    "area_id": visit.area_id,
-                    "state": state.value,
-                    **_fields(result),
-                    "situation": msgspec.to_builtins(inp.situation),
-                    "inputs": inp.versions,
-                    "revision": 1,
-                    "changes": [],
-                    "objections": 0,
-                    "version": 1,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
-            audits.append(
-                _audit_row(
-                    actor,
-                    "propose",
-                    "proposal",
-                    proposal_id,
-                    {
-                        "state": [None, state.value],
-                        "visit_id": str(visit.id),
-                        "outcome": result.outcome.value,
-                        "new_amount": result.new_amount,
-                        "rule_version": rules.version,
-                    },
-                    now,
-                )
-            )
-            if state == S.follow_up:
-                follow.append((visit.id, visit.household_id, visit.area_id))
-        if rows:
-            connection = await session.connection()
-            await fast_insert(connection, Proposal.__table__, rows)  # type: ignore[arg-type]
-            await fast_insert(connection, AuditEvent.__table__, audits)  # type: ignore[arg-type]
-        follow_ups += await inputs.schedule_follow_ups(session, actor, follow, day)
-        created += len(rows)
+        skipped.extend(SkippedVisit(visit_id=k, reason=why) for k, why in blocked.items())
+        batch = await inputs.load_raw(session, [v for v in chunk if v.id not in blocked])
+        await write(compute_batch(batch, rules, day))
+    created, follow_ups = counts["created"], counts["follow_ups"]
     return GenerateResultRead(
         created=created, follow_ups=follow_ups, skipped=skipped[:500], seconds=round(time.perf_counter() - started, 3)
     )

@@ -32,6 +32,7 @@ from server.decisions.models import Proposal
 from server.decisions.policy import format_yuan
 from server.errors import Conflict, InvalidInput, NotFound
 from server.payments.models import PaymentMonth, RosterRow
+from server.payments.xlsx import write_xlsx
 from server.registry.masking import mask_bank_account, sees_full_bank_account
 from server.registry.models import Area, Household
 
@@ -357,35 +358,30 @@ def export_csv(lines: list[tuple[Any, ...]]) -> bytes:
 
 
 def export_xlsx(month: str, lines: list[tuple[Any, ...]]) -> bytes:
-    """The same layout as a workbook: sheet ``roster`` (amount in yuan, 2 decimals, and in fen)
-    and sheet ``areas`` with the per-area totals."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet("roster")
-    sheet.append([*BANK_COLUMNS, "amount_fen"])
+    """The same layout as a workbook: sheet ``roster`` (amount in yuan as a number with two
+    decimals, plus ``amount_fen``) with a ``TOTAL`` row, and sheet ``areas`` with the totals
+    per area."""
     totals: dict[tuple[str, str], list[int]] = {}
     grand = 0
+    rows: list[tuple[Any, ...]] = []
     for line in lines:
         amount = line[7]
         grand += amount
-        cell = WriteOnlyCell(sheet, value=amount / 100)
-        cell.number_format = "0.00"
-        sheet.append([line[0], line[1], line[2], line[3], line[4], line[5], line[6], cell, line[8], line[9], amount])
-        key = (line[8], line[9])
-        entry = totals.setdefault(key, [0, 0])
+        rows.append((*line[:7], amount / 100, line[8], line[9], amount))
+        entry = totals.setdefault((line[8], line[9]), [0, 0])
         entry[0] += 1
         entry[1] += amount
-    sheet.append(["TOTAL", len(lines), _yuan(grand), None, None, None, None, None, None, None, grand])
-    areas = book.create_sheet("areas")
-    areas.append(["area_code", "area_name", "households", "amount", "amount_fen"])
-    for (code, name), (count, amount) in sorted(totals.items()):
-        areas.append([code, name, count, _yuan(amount), amount])
-    areas.append(["TOTAL", month, len(lines), _yuan(grand), grand])
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    rows.append(("TOTAL", len(lines), _yuan(grand), None, None, None, None, grand / 100, None, None, grand))
+    areas: list[tuple[Any, ...]] = [
+        (code, name, count, amount / 100, amount) for (code, name), (count, amount) in sorted(totals.items())
+    ]
+    areas.append(("TOTAL", month, len(lines), grand / 100, grand))
+    return write_xlsx(
+        [
+            ("roster", [*BANK_COLUMNS, "amount_fen"], rows, frozenset({7})),
+            ("areas", ["area_code", "area_name", "households", "amount", "amount_fen"], areas, frozenset({3})),
+        ]
+    )
 
 
 # ---------------------------------------------------------------- bank return
