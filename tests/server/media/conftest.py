@@ -54,6 +54,21 @@ class MediaWorld:
             self.devices[username] = self.live.register_device(username, f"{username}-tablet")
         return self.live.token(username, self.devices[username])
 
+    def reference(self, visit_id: uuid.UUID, refs: list[tuple[str, str]]) -> None:
+        """Register photo references for a visit, as the sync engine does when a capture arrives."""
+        from schemas.media import PhotoKind, PhotoRef
+        from server.media.services import reference_photos
+
+        async def run() -> None:
+            engine = make_engine(self.live.settings.database_url, null_pool=True)
+            try:
+                async with make_session_factory(engine)() as session, session.begin():
+                    await reference_photos(session, visit_id, [PhotoRef(sha256=s, kind=PhotoKind(k)) for s, k in refs])
+            finally:
+                await engine.dispose()
+
+        asyncio.run(run())
+
     def stored_objects(self) -> set[str]:
         """Every object, staging file and pending multipart upload the media store holds."""
         if self.backend == "s3":
