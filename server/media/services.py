@@ -73,6 +73,10 @@ __all__ = [
 CHECKSUM_ALGORITHMS: dict[str, Callable[[], Any]] = {"sha256": hashlib.sha256, "sha1": hashlib.sha1}
 
 _LEASE = dt.timedelta(seconds=60)
+#: A difference hash with fewer set bits than this (or more than 64 minus it) comes from a
+#: featureless picture (a white wall, a dark night shot); such pictures all hash alike, so they
+#: are never compared for reuse.
+_MIN_HASH_BITS = 10
 _HEAD_WAIT_SECONDS = 3.0
 _TAKEOVER_WAIT_SECONDS = 3.0
 
@@ -136,6 +140,11 @@ class UploadMeta:
     raw: str
 
 
+def _informative(phash: int) -> bool:
+    bits = (phash & 0xFFFF_FFFF_FFFF_FFFF).bit_count()
+    return _MIN_HASH_BITS <= bits <= 64 - _MIN_HASH_BITS
+
+
 def _signed(value: int) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
@@ -153,6 +162,17 @@ async def _run(fn: Callable[..., Any], *args: Any) -> Any:
 
 def _assigned(visit: Visit, user: CurrentUser) -> bool:
     return user.id in (visit.assigned_to, visit.partner_id)
+
+
+async def _captured_by(session: AsyncSession, visit: Visit, user: CurrentUser) -> bool:
+    """The worker captured this visit before it was taken away: its photos must still arrive
+    (ARCHITECTURE rule 10: such captures are accepted and go to the supervisor, with their evidence)."""
+    from server.sync.models import CaptureRecord
+
+    found = await session.scalar(
+        select(CaptureRecord.id).where(CaptureRecord.visit_id == visit.id, CaptureRecord.author_id == user.id).limit(1)
+    )
+    return found is not None
 
 
 async def visible_visit(session: AsyncSession, user: CurrentUser, visit_id: uuid.UUID) -> Visit:
@@ -312,7 +332,7 @@ async def create_upload(ctx: MediaContext, user: CurrentUser, actor: Actor, meta
         visit = await session.get(Visit, meta.visit_id)
         if visit is None:
             raise NotFound.field("Upload-Metadata.visit_id", "no such visit")
-        if not _assigned(visit, user):
+        if not _assigned(visit, user) and not await _captured_by(session, visit, user):
             raise Forbidden.field("Upload-Metadata.visit_id", "not one of your visits", code="visit_not_assigned")
         handle: MultipartUpload = await _run(ctx.store.begin_multipart)
         now = _now()
@@ -708,8 +728,8 @@ async def _record_photo(
         )
     )
     best: tuple[int, uuid.UUID, uuid.UUID] | None = None
-    for other_id, other_visit, other_hash in candidates:
-        if other_hash is None:
+    for other_id, other_visit, other_hash in candidates if _informative(result.phash) else ():
+        if other_hash is None or not _informative(other_hash):
             continue
         distance = hamming(result.phash, other_hash)
         if distance <= config.duplicate_max_distance and (best is None or distance < best[0]):
