@@ -91,6 +91,18 @@ def _plan(args: argparse.Namespace, settings: Settings) -> None:
     print(asyncio.run(plan_by_codes(settings, args.period, args.area)))
 
 
+def _simulate_args(parser: argparse.ArgumentParser) -> None:
+    from server.simulation import add_arguments
+
+    add_arguments(parser)
+
+
+def _simulate(args: argparse.Namespace, settings: Settings) -> None:
+    from server.simulation import run
+
+    run(args, settings)
+
+
 Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace, Settings], Any]]
 
 COMMANDS: dict[str, Command] = {
@@ -103,6 +115,7 @@ COMMANDS: dict[str, Command] = {
     "decisions": ("proposals, effective dates, rules: recheck decisions propose", decisions_args, run_decisions),
     "payments": ("payment rosters: recheck payments build|close|export|import-return", payments_args, run_payments),
     "device": ("a worker's tablet: recheck device login|pull|visits|capture|push", device_args, run_device),
+    "simulate": ("a fleet of simulated tablets under faults (docs/simulation.md)", _simulate_args, _simulate),
 }
 
 
