@@ -8,6 +8,7 @@ The two must list the same fields in the same order (checked by a test).
 
 Money is integer fen; 1,000,000 yuan a month is the absurdity ceiling (:data:`schemas.base.Fen`).
 Photos are referenced by their SHA-256 (lower-case hex); their bytes travel separately (tus).
+Photo kinds are the media area's list (:class:`schemas.media.PhotoKind`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Annotated
 import msgspec
 
 from schemas.base import Fen, Struct, UtcDateTime
+from schemas.media import PhotoKind
 from schemas.registry import Health, IncomeKind, LabourCapacity, Relation, Sex
 
 __all__ = [
@@ -94,17 +96,6 @@ class DepositsBand(enum.StrEnum):
     under_10k = "under_10k"
     from_10k_to_50k = "10k_50k"
     over_50k = "over_50k"
-
-
-class PhotoKind(enum.StrEnum):
-    house_exterior = "house_exterior"
-    house_interior = "house_interior"
-    document = "document"
-    income_proof = "income_proof"
-    medical_record = "medical_record"
-    member_with_worker = "member_with_worker"
-    signature = "signature"
-    other = "other"
 
 
 class SignatureMissing(enum.StrEnum):

@@ -215,6 +215,8 @@ class PullRequest(Struct):
 
 
 class PullResponse(Struct):
+    """One page. ``items`` are :class:`FeedItem`; the server sends them pre-encoded."""
+
     items: list[FeedItem]
     cursor: str
     has_more: bool

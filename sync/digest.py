@@ -12,9 +12,13 @@ from collections.abc import Iterable
 __all__ = ["EMPTY_DIGEST", "digest"]
 
 
+def _hex(item_id: uuid.UUID | str) -> str:
+    return item_id.hex if isinstance(item_id, uuid.UUID) else item_id.replace("-", "").lower()
+
+
 def digest(items: Iterable[tuple[str, uuid.UUID | str, int]]) -> str:
     """SHA-256 over the sorted ``kind:id:version`` lines, first 32 hex digits."""
-    lines = sorted(f"{kind}:{uuid.UUID(str(item_id)).hex}:{version}" for kind, item_id, version in items)
+    lines = sorted(f"{kind}:{_hex(item_id)}:{version}" for kind, item_id, version in items)
     h = hashlib.sha256()
     for line in lines:
         h.update(line.encode())

@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mapping import Mapped, device_records, map_record, mutate  # noqa: E402
 
 from schemas.capture import Capture  # noqa: E402
-from sync.client import Backoff, DeviceClient  # noqa: E402
+from sync.client import Backoff, DeviceClient, Store  # noqa: E402
 
 KINTO_RUN = Path("/work/shared/bench/kinto/run.sh")
 PG_ADMIN = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -241,7 +241,8 @@ def server(url: str, folder: Path, workers: int) -> Iterator[str]:
     }
     command = [sys.executable, "-m", "uvicorn", "server.app:create_app", "--factory", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--log-level", "warning", "--workers", str(workers), "--no-access-log"]
-    process = subprocess.Popen(command, env=env, cwd=ROOT)
+    log = (folder / "server.log").open("ab")
+    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -259,13 +260,15 @@ def server(url: str, folder: Path, workers: int) -> Iterator[str]:
             process.wait(20)
         except subprocess.TimeoutExpired:
             process.kill()
+        log.close()
 
 
 # ---------------------------------------------------------------- phases
 
 
 def _client(folder: Path, base: str, name: str, **kw: Any) -> DeviceClient:
-    return DeviceClient(folder / f"{name}.sqlite", base, backoff=Backoff(attempts=10), seed=len(name), **kw)
+    store = Store(folder / f"{name}.sqlite", durable=False)  # the fsync per write is not what we measure
+    return DeviceClient(store, base, backoff=Backoff(attempts=10), seed=len(name), **kw)
 
 
 def _push_phase(clients: list[DeviceClient]) -> dict[str, Any]:
@@ -422,6 +425,8 @@ def failure_modes(
     result["acknowledged_but_not_stored"] = len(receipts) - facts["receipts_for_acknowledged"]
     # 2. a retried push re-delivers nothing: replay device 0's first batch byte for byte
     first = clients[0]
+    partner.pull()
+    first.pull()  # both up to date, so whatever the next pulls bring is the retry's doing
     before = asyncio.run(_db_facts(url, []))["feed_seq"]
     token = first.store.get("access_token")
     with httpx.Client(base_url=base, timeout=60) as http:

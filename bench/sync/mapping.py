@@ -69,7 +69,13 @@ _INCOME = {
     "support_from_children": IncomeKind.support,
     "transfer_other": IncomeKind.other,
 }
-_PHOTO = {k.value: k for k in PhotoKind}
+_PHOTO = {
+    "house_exterior": PhotoKind.house_outside,
+    "house_interior": PhotoKind.house_inside,
+    "document": PhotoKind.document,
+    "medical_record": PhotoKind.document,
+    "member_with_worker": PhotoKind.other,
+}
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _YEAR = 2025
 
@@ -78,8 +84,9 @@ def _uuid(*parts: object) -> uuid.UUID:
     return uuid.uuid5(_NS, ":".join(str(p) for p in parts))
 
 
-def _id_number(birth: dt.date, serial: int) -> str:
-    body = f"520112{birth:%Y%m%d}{serial % 1000:03d}"
+def _id_number(birth: dt.date, index: int, member: int) -> str:
+    """Unique per (record, member): the region part carries index // 140, the serial the rest."""
+    body = f"52{index // 140:04d}{birth:%Y%m%d}{(index % 140) * 7 + member:03d}"
     return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, _WEIGHTS, strict=True)) % 11]
 
 
@@ -113,7 +120,7 @@ def map_record(record: dict[str, Any], index: int) -> Mapped:
                 "household_id": household_id,
                 "name": m["name"],
                 "relation": _RELATION.get(m["relation"], "other"),
-                "id_number": _id_number(born, index * 7 + n),
+                "id_number": _id_number(born, index, n),
                 "sex": "male" if m["gender"] == "M" else "female",
                 "birth_date": born,
                 "health": _HEALTH[m["health"]].value,

@@ -21,6 +21,7 @@ Per mutation (in the order sent; arrival order may differ from capture order):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -54,7 +55,7 @@ from server.planning.models import Visit
 from server.planning.states import can_transition, transition
 from server.registry.models import Household, Member
 from server.sync.changes import HOUSEHOLD_MERGE_FIELDS, set_field_source
-from server.sync.evidence import evidence_for
+from server.sync.evidence import evidence_for, photo_refs, register_photos
 from server.sync.feed import clock_offset_ms, record_device_contact
 from server.sync.models import CaptureRecord, ConflictRecord, FeedRow, FieldWrite, MutationReceipt
 from sync.codec import DecodeProblem, decode_mutation, decode_push
@@ -126,6 +127,7 @@ class _Batch:
     households: dict[uuid.UUID, Household] = field(default_factory=dict)
     household_writes: dict[uuid.UUID, dict[str, FieldMeta]] = field(default_factory=lambda: defaultdict(dict))
     touched_visits: set[uuid.UUID] = field(default_factory=set)
+    new_photos: dict[uuid.UUID, dict[str, Any]] = field(default_factory=lambda: defaultdict(dict))
 
 
 async def _load(batch: _Batch, mutations: list[Mutation]) -> None:
@@ -337,7 +339,10 @@ async def _apply_capture(batch: _Batch, index: int, m: CaptureMutation) -> Mutat
             _flag(batch, "duplicate_capture", capture, m, "a second capture of this visit (another device)")
     changed = bool(outcome.apply) or new or resubmit
     if changed:
+        before = set(capture.photo_hashes or [])
         apply_capture_patch(capture, outcome, form, batch.source, m.device_seq)
+        if set(capture.photo_hashes) - before:
+            batch.new_photos[visit.id].update(photo_refs(form))
         capture.updated_at = batch.now
         capture.device_id = batch.user.device_id
     if abs(batch.offset_ms) > CLOCK_SKEW_MS and not capture.clock_skew:
@@ -491,7 +496,20 @@ async def _apply_batch(
                 created_at=now,
             )
         )
+    await register_photos(session, batch.new_photos, batch.actor)
     return results, batch.touched_visits
+
+
+_sqlite_writes = asyncio.Lock()
+
+
+def _writer(factory: async_sessionmaker[AsyncSession]) -> Any:
+    """On SQLite, pushes in this process take turns: SQLite has one writer at a time anyway, and
+    waiting here is far cheaper than its busy handler's sleep-and-retry under many devices."""
+    engine = factory.kw.get("bind")
+    if engine is not None and engine.dialect.name == "sqlite":
+        return _sqlite_writes
+    return contextlib.nullcontext()
 
 
 def _retryable(exc: Exception) -> bool:
@@ -521,7 +539,7 @@ async def push(
     offset = clock_offset_ms(envelope.device_time, received_at)
     for attempt in range(1, attempts + 1):
         try:
-            async with factory() as session:
+            async with _writer(factory), factory() as session:
                 results, touched = await _apply_batch(session, user, decoded, received_at, offset)
                 await record_device_contact(session, user, received_at, offset, pushed=True)
                 evidence = await evidence_for(session, touched)

@@ -33,7 +33,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, UOWTransaction
 
 from schemas.auth import Role
-from schemas.sync import HouseholdItem, IncomeLine, MemberItem, VisitItem
+from schemas.sync import FeedItem, HouseholdItem, IncomeLine, ItemKind, MemberItem, VisitItem
 from server.auth.models import User
 from server.db.base import utcnow
 from server.planning.models import Visit
@@ -352,13 +352,16 @@ def write_feed(session: Session, dirty: _Dirty) -> None:
     live_visits = _live_rows(session, "visit", dirty.visits)
     households: set[uuid.UUID] = set(dirty.households)
     gained: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)  # visit → users who gained it
+    moved: set[uuid.UUID] = set()  # visits whose audience changed: their households and captures follow
     for vid in dirty.visits:
         v = visits.get(vid)
         target = audience.get(vid, set())
         live = live_visits.get(vid, {})
         household_id = v.household_id if v else next((r.household_id for r in live.values()), None)
-        if household_id:
-            households.add(household_id)
+        if target != set(live):
+            moved.add(vid)
+            if household_id:
+                households.add(household_id)
         if target and v is not None:
             payload = visit_payload(v)
             for user in target:
@@ -401,7 +404,7 @@ def write_feed(session: Session, dirty: _Dirty) -> None:
                         rows.append(_Row(u, "household", hid, version, hid, payload=payload))
 
     # ---- captures: each author holds their own captures of the visits in their scope
-    affected_visits = set(gained) | {vid for vid in dirty.visits}
+    affected_visits = moved
     if affected_visits:
         capture_ids |= set(
             session.execute(select(CaptureRecord.id).where(CaptureRecord.visit_id.in_(affected_visits))).scalars()
@@ -446,6 +449,17 @@ def _upsert(session: Session, model: Any, keys: list[str]) -> Any:
     )
 
 
+def _feed_item(row: _Row) -> bytes:
+    """The whole feed item, encoded once at write time: a pull only concatenates them."""
+    if row.removed:
+        item = FeedItem(kind=ItemKind(row.kind), id=row.entity_id, removed=True, reason=row.reason)
+    else:
+        item = FeedItem(
+            kind=ItemKind(row.kind), id=row.entity_id, version=row.version, data=msgspec.Raw(row.payload or b"{}")
+        )
+    return _json.encode(item)
+
+
 def _write_rows(session: Session, rows: list[_Row]) -> None:
     # the same (user, kind, id) may be computed twice (e.g. a visit and its capture both changed)
     unique: dict[tuple[uuid.UUID, str, uuid.UUID], _Row] = {}
@@ -471,7 +485,7 @@ def _write_rows(session: Session, rows: list[_Row]) -> None:
             "visit_id": r.visit_id,
             "removed": r.removed,
             "reason": r.reason,
-            "payload": r.payload,
+            "payload": _feed_item(r),
             "changed_at": now,
         }
         for i, r in enumerate(unique.values())

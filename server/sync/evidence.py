@@ -1,25 +1,76 @@
 """Evidence status: which photos a visit's captures refer to whose bytes the server lacks.
 
-The one place sync asks the media area about photos (ARCHITECTURE rule 6).
+The one place sync talks to the media area (ARCHITECTURE rule 6): captures register the photos
+they reference (pending until the tus upload completes and passes the pipeline), and every push
+answer lists, per visit, the referenced hashes not yet stored.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from schemas.capture import Capture
+from schemas.media import PhotoKind, PhotoStatus
 from schemas.sync import EvidenceStatus
+from server.audit.services import record
+from server.auth.identity import Actor
+from server.media.models import Photo
+from server.planning.models import Visit
 from server.sync.models import CaptureRecord
 
-__all__ = ["evidence_for", "stored_hashes"]
+__all__ = ["evidence_for", "photo_refs", "register_photos"]
 
 
-async def stored_hashes(session: AsyncSession, visit_id: uuid.UUID, hashes: set[str]) -> set[str]:
-    """The hashes among ``hashes`` whose photos are stored and verified for ``visit_id``."""
-    return set()
+def photo_refs(form: Capture) -> dict[str, PhotoKind]:
+    """Every photo a capture refers to, with what it shows."""
+    refs = {p.sha256: p.kind for p in form.photos}
+    for income in form.incomes:
+        for sha in income.evidence:
+            refs.setdefault(sha, PhotoKind.income_proof)
+    if form.head_signature:
+        refs.setdefault(form.head_signature, PhotoKind.signature)
+    return refs
+
+
+async def register_photos(
+    session: AsyncSession, refs: Mapping[uuid.UUID, Mapping[str, PhotoKind]], actor: Actor
+) -> None:
+    """Tell the media area which photos each visit now references (``pending`` until uploaded).
+
+    The batched form of :func:`server.media.services.reference_photos` (one query and one flush
+    for a whole push instead of three per visit); references already known are left alone.
+    """
+    wanted = {(visit_id, sha): kind for visit_id, by_hash in refs.items() for sha, kind in by_hash.items()}
+    if not wanted:
+        return
+    visit_ids = sorted(refs)
+    known = set(
+        (await session.execute(select(Photo.visit_id, Photo.sha256).where(Photo.visit_id.in_(visit_ids)))).all()
+    )
+    households = dict(
+        (await session.execute(select(Visit.id, Visit.household_id).where(Visit.id.in_(visit_ids)))).all()
+    )
+    added: dict[uuid.UUID, list[str]] = {}
+    for (visit_id, sha), kind in sorted(wanted.items()):
+        if (visit_id, sha) in known or visit_id not in households:
+            continue
+        session.add(
+            Photo(
+                visit_id=visit_id,
+                household_id=households[visit_id],
+                sha256=sha,
+                kind=kind.value,
+                status=PhotoStatus.pending.value,
+            )
+        )
+        added.setdefault(visit_id, []).append(sha)
+    for visit_id, hashes in added.items():
+        record(session, actor, "photo.referenced", "visit", visit_id, {"sha256": hashes})
+    await session.flush()
 
 
 async def evidence_for(session: AsyncSession, visit_ids: Iterable[uuid.UUID]) -> list[EvidenceStatus]:
@@ -33,9 +84,10 @@ async def evidence_for(session: AsyncSession, visit_ids: Iterable[uuid.UUID]) ->
     )
     for visit_id, hashes in rows:
         referenced[visit_id].update(hashes or [])
-    out = []
-    for visit_id in ids:
-        wanted = referenced[visit_id]
-        missing = wanted - await stored_hashes(session, visit_id, wanted) if wanted else set()
-        out.append(EvidenceStatus(visit_id=visit_id, missing=sorted(missing)))
-    return out
+    stored: dict[uuid.UUID, set[str]] = {v: set() for v in ids}
+    found = await session.execute(
+        select(Photo.visit_id, Photo.sha256).where(Photo.visit_id.in_(ids), Photo.status == PhotoStatus.stored.value)
+    )
+    for visit_id, sha in found:
+        stored[visit_id].add(sha)
+    return [EvidenceStatus(visit_id=v, missing=sorted(referenced[v] - stored[v])) for v in ids]

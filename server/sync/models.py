@@ -40,7 +40,8 @@ class SyncCounter(Base):
 
 
 class FeedRow(Base):
-    """The latest change of one record for one user: the record as sent, or its removal."""
+    """The latest change of one record for one user: ``payload`` is the encoded
+    :class:`schemas.sync.FeedItem` (the record, or its removal) exactly as a pull sends it."""
 
     __tablename__ = "sync_feed"
     __table_args__ = (

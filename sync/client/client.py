@@ -206,7 +206,8 @@ class DeviceClient:
                 device_time=self.clock(),
                 cursor=self.store.get("cursor"),
                 limit=self.page_limit,
-                digest=self.store.digest(),
+                # the server compares digests only when nothing is left to send, so only then is it worth computing
+                digest=self.store.digest() if send_manifest or self.store.get("synced_to_head") == "1" else None,
                 ref_version=self.store.get("ref_version"),
                 held=(
                     [HeldItem(kind=ItemKind(k), id=uuid.UUID(i), version=v) for k, i, v in self.store.manifest()]

@@ -69,11 +69,12 @@ class OutboxItem(msgspec.Struct, frozen=True):
 class Store:
     """The SQLite file of one tablet (``:memory:`` for throw-away tests)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, durable: bool = True) -> None:
+        """``durable=False`` skips the fsync per transaction (survives a killed process, not a power cut)."""
         self.path = str(path)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         self._db.executescript(_SCHEMA)
         self._lock = threading.RLock()
         self._depth = 0

@@ -65,6 +65,8 @@ class FleetConfig:
     days: int = 2
     visits_per_day: int = 2
     photos_per_visit: int = 1
+    photo_pixels: tuple[int, int] = (96, 64)
+    """Photo size; noise-filled, so a larger one makes a slower upload (more moments to be cut off)."""
     workers_per_community: int = 5
     reassign_rate: float = 0.15
     """Share of a day's visits the supervisor gives to another worker after the morning pull."""
@@ -156,13 +158,10 @@ class _Device:
     last_check: str = "skipped"
 
 
-def _photo(rng: random.Random) -> bytes:
+def _photo(rng: random.Random, size: tuple[int, int]) -> bytes:
     from PIL import Image
 
-    image = Image.new("RGB", (96, 64), (rng.randrange(256), rng.randrange(256), rng.randrange(256)))
-    for _ in range(12):
-        x, y = rng.randrange(96), rng.randrange(64)
-        image.putpixel((x, y), (rng.randrange(256), rng.randrange(256), rng.randrange(256)))
+    image = Image.frombytes("RGB", size, rng.randbytes(size[0] * size[1] * 3))
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=85)
     return buffer.getvalue()
@@ -231,10 +230,15 @@ class Fleet:
         self.office.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
 
     def _office(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """An office call; a 401 (token expired, or the server restarted) logs in again once."""
+        """An office call, repeated while the server is down or answers 5xx (its database may be
+        restarting); a 401 (token expired) logs in again."""
         response: httpx.Response = _retry(lambda: self.office.request(method, path, **kwargs))
-        if response.status_code == 401:
-            self._login(*self.admin_credentials)
+        for attempt in range(30):
+            if response.status_code == 401:
+                self._login(*self.admin_credentials)
+            elif response.status_code < 500:
+                break
+            time.sleep(min(0.2 * (attempt + 1), 2.0))
             response = _retry(lambda: self.office.request(method, path, **kwargs))
         return response
 
@@ -450,7 +454,7 @@ class Fleet:
             visit_id = str(view.visit.id)
             if view.capture_id is not None or view.household is None:
                 continue
-            photos = [_photo(rng) for _ in range(self.config.photos_per_visit)]
+            photos = [_photo(rng, self.config.photo_pixels) for _ in range(self.config.photos_per_visit)]
             shas = [hashlib.sha256(p).hexdigest() for p in photos]
             now = dt.datetime.now(dt.UTC).replace(microsecond=0)
             form = Capture(
@@ -545,7 +549,10 @@ class Fleet:
 
     # -- the run ---------------------------------------------------------------------------------------
 
-    def run(self, *, kill_count: Callable[[], int] | None = None) -> FleetReport:
+    def run(
+        self, *, kill_count: Callable[[], int] | None = None, calm: Callable[[], None] | None = None
+    ) -> FleetReport:
+        """Set up, work the days, then ``calm`` (stop any trouble), settle and reconcile."""
         started = time.monotonic()
         if kill_count:
             self._kill_count = kill_count
@@ -564,6 +571,8 @@ class Fleet:
             self._each(self._push)
             self._each(self._pull)
             self.log(f"day {day + 1}: {len(todays)} visits, faults so far {self._faults()}")
+        if calm:
+            calm()
         self.settle()
         self.reconcile()
         self.report.wall_seconds = time.monotonic() - started

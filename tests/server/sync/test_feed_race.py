@@ -14,10 +14,11 @@ import datetime as dt
 import random
 import uuid
 
+import msgspec
 from sqlalchemy import select
 
 from schemas.auth import Role
-from schemas.sync import PullRequest
+from schemas.sync import PullRequest, PullResponse
 from server.auth.identity import CurrentUser
 from server.db.session import make_engine, make_session_factory
 from server.planning.models import Visit
@@ -66,13 +67,14 @@ async def _race(url: str, area_id: int, worker: uuid.UUID, other: uuid.UUID) -> 
 
     async def pull_once() -> bool:
         nonlocal cursor
-        page = await pull(
+        raw = await pull(
             factory,
             user,
             SECRET,
             PullRequest(device_time=dt.datetime.now(dt.UTC), cursor=cursor, limit=7),
             received_at=dt.datetime.now(dt.UTC),
         )
+        page = msgspec.json.decode(msgspec.json.encode(raw), type=PullResponse)  # as a device reads it
         for item in page.items:
             if item.kind.value != "visit":
                 continue
