@@ -73,6 +73,10 @@ __all__ = [
 CHECKSUM_ALGORITHMS: dict[str, Callable[[], Any]] = {"sha256": hashlib.sha256, "sha1": hashlib.sha1}
 
 _LEASE = dt.timedelta(seconds=60)
+#: A difference hash with fewer set bits than this (or more than 64 minus it) comes from a
+#: featureless picture (a white wall, a dark night shot); such pictures all hash alike, so they
+#: are never compared for reuse.
+_MIN_HASH_BITS = 10
 _HEAD_WAIT_SECONDS = 3.0
 _TAKEOVER_WAIT_SECONDS = 3.0
 
@@ -134,6 +138,11 @@ class UploadMeta:
     kind: PhotoKind
     filename: str | None
     raw: str
+
+
+def _informative(phash: int) -> bool:
+    bits = (phash & 0xFFFF_FFFF_FFFF_FFFF).bit_count()
+    return _MIN_HASH_BITS <= bits <= 64 - _MIN_HASH_BITS
 
 
 def _signed(value: int) -> int:
@@ -719,8 +728,8 @@ async def _record_photo(
         )
     )
     best: tuple[int, uuid.UUID, uuid.UUID] | None = None
-    for other_id, other_visit, other_hash in candidates:
-        if other_hash is None:
+    for other_id, other_visit, other_hash in candidates if _informative(result.phash) else ():
+        if other_hash is None or not _informative(other_hash):
             continue
         distance = hamming(result.phash, other_hash)
         if distance <= config.duplicate_max_distance and (best is None or distance < best[0]):

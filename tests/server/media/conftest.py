@@ -7,6 +7,7 @@ import base64
 import datetime as dt
 import hashlib
 import io
+import random
 import secrets
 import uuid
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from server.db.session import make_engine, make_session_factory
 from server.planning.models import Visit
@@ -24,7 +25,16 @@ from server.registry.models import Household
 from tests.media.conftest import moto_endpoint
 from tests.support import LiveServer, make_id_number, seed_world, start_live_server
 
-__all__ = ["MediaWorld", "jpeg_bytes", "moto_endpoint", "run_cleanup", "tus_create", "tus_patch", "upload_metadata"]
+__all__ = [
+    "MediaWorld",
+    "jpeg_bytes",
+    "moto_endpoint",
+    "run_cleanup",
+    "scene",
+    "tus_create",
+    "tus_patch",
+    "upload_metadata",
+]
 
 
 @dataclass
@@ -172,6 +182,21 @@ def jpeg_bytes(
             im.paste(((i * 40 + seed * 17) % 256, (i * 90) % 256, (seed * 7) % 256), (*box, box[0] + 200, box[1] + 150))
     out = io.BytesIO()
     im.save(out, "JPEG", quality=quality)
+    return out.getvalue()
+
+
+def scene(seed: int, size: tuple[int, int] = (1600, 1200)) -> bytes:
+    """A photo-like JPEG with real structure (gradients, shapes): distinct seeds hash far apart."""
+    rnd = random.Random(seed)
+    grad = Image.linear_gradient("L").rotate(rnd.randrange(360)).resize(size)
+    radial = Image.radial_gradient("L").resize(size)
+    im = Image.merge("RGB", (grad, radial, grad.transpose(Image.Transpose.FLIP_LEFT_RIGHT)))
+    draw = ImageDraw.Draw(im)
+    for _ in range(12):
+        x, y, r = rnd.randrange(size[0]), rnd.randrange(size[1]), rnd.randrange(60, 300)
+        draw.ellipse((x, y, x + r, y + r), fill=(rnd.randrange(256), rnd.randrange(256), rnd.randrange(256)))
+    out = io.BytesIO()
+    im.save(out, "JPEG", quality=88)
     return out.getvalue()
 
 
