@@ -183,6 +183,8 @@ async def _load_due_map(session: AsyncSession, dialect: str, area_ids: set[int] 
             day += one
     for i in range(0, len(rows), 5000):
         await session.execute(insert(_DUE), rows[i : i + 5000])
+    if dialect == "postgresql":
+        await session.execute(text("ANALYZE plan_due"))  # temporary tables are never auto-analysed
 
 
 @dataclass
@@ -234,6 +236,16 @@ async def generate_plan(
     dialect = bind.dialect.name
     table_ = intervals()
     await _load_due_map(session, dialect, scope.ids, table_)
+    cache_size: int | None = None
+    if dialect == "sqlite":
+        # a million random-UUID index entries do not fit SQLite's default 2 MB page cache
+        cache_size = int((await session.execute(text("PRAGMA cache_size"))).scalar_one())
+        await session.execute(text("PRAGMA cache_size = -262144"))
+    if dialect == "postgresql":
+        # The visit table's statistics are stale while a plan is being written (often empty):
+        # a nested loop would then rescan it for every household, rows being inserted included.
+        # Hash anti-joins read it once. Restored before returning.
+        await session.execute(text("SET LOCAL enable_nestloop = off"))
 
     since = func.coalesce(Household.last_recheck_on, Household.approved_on)
     due = func.coalesce(_DUE.c.due, literal(start, Date))
@@ -258,10 +270,17 @@ async def generate_plan(
             Household.status == "active",
             due <= end,
             or_(since.is_(None), _DUE.c.due.is_not(None)),
+            # two plain anti-joins (not one with an OR): PostgreSQL hashes each once instead of
+            # rescanning the visit table, rows being inserted included, for every household
             ~exists().where(
                 Visit.household_id == Household.id,
                 Visit.reason == VisitReason.scheduled.value,
-                or_(Visit.state.in_(_OPEN), Visit.due_on == due),
+                Visit.state.in_(_OPEN),
+            ),
+            ~exists().where(
+                Visit.household_id == Household.id,
+                Visit.reason == VisitReason.scheduled.value,
+                Visit.due_on == due,
             ),
         )
     )
@@ -287,6 +306,10 @@ async def generate_plan(
     rescheduled, cancelled = await _reschedule(session, actor, scope, label, start, end)
     cancelled += await _drop_cancelled_households(session, actor, scope)
     await session.execute(text("DROP TABLE IF EXISTS plan_due"))
+    if dialect == "postgresql":
+        await session.execute(text("SET LOCAL enable_nestloop = on"))
+    if cache_size is not None:
+        await session.execute(text(f"PRAGMA cache_size = {cache_size}"))
     record(
         session,
         actor,
