@@ -34,8 +34,8 @@ from media.images import process_image
 __all__ = ["make_photo", "naive_renditions"]
 
 
-def make_photo(seed: int, size: tuple[int, int] = (4000, 3000), orientation: int = 1) -> bytes:
-    """A photo-like JPEG (quality 92) with the given EXIF orientation."""
+def make_photo(seed: int, size: tuple[int, int] = (4000, 3000), orientation: int = 1, quality: int = 92) -> bytes:
+    """A photo-like JPEG with the given EXIF orientation."""
     rnd = random.Random(seed)
     width, height = size
     red = Image.linear_gradient("L").resize(size)
@@ -58,7 +58,7 @@ def make_photo(seed: int, size: tuple[int, int] = (4000, 3000), orientation: int
     exif = Image.Exif()
     exif[0x0112] = orientation
     out = io.BytesIO()
-    im.save(out, "JPEG", quality=92, exif=exif)
+    im.save(out, "JPEG", quality=quality, exif=exif)
     return out.getvalue()
 
 
