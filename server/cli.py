@@ -15,6 +15,7 @@ from typing import Any
 
 from server.decisions.commands import decisions_args, run_decisions
 from server.demo import demo_args, run_demo
+from server.media.commands import media_args, run_media
 from server.payments.commands import payments_args, run_payments
 from server.registry.commands import import_args, run_import
 from server.settings import Settings, SettingsError, get_settings
@@ -114,6 +115,7 @@ COMMANDS: dict[str, Command] = {
     "demo": ("load the demo county (docs/demo.md)", demo_args, run_demo),
     "decisions": ("proposals, effective dates, rules: recheck decisions propose", decisions_args, run_decisions),
     "payments": ("payment rosters: recheck payments build|close|export|import-return", payments_args, run_payments),
+    "media": ("photo uploads: recheck media cleanup (expired uploads)", media_args, run_media),
     "device": ("a worker's tablet: recheck device login|pull|visits|capture|push", device_args, run_device),
     "simulate": ("a fleet of simulated tablets under faults (docs/simulation.md)", _simulate_args, _simulate),
 }
