@@ -338,7 +338,9 @@ def run_recheck(engine: str, args: argparse.Namespace, folder: Path) -> dict[str
         world = asyncio.run(_seed(url, args.devices, args.per_device, args.seed))
         out["setup_s"] = round(time.perf_counter() - t0, 1)
         print(f"[{engine}] seeded {args.devices * args.per_device} households and visits in {out['setup_s']} s")
-        with server(url, folder, args.workers) as base:
+        workers = 1 if engine == "sqlite" else args.workers  # SQLite: one writer process, as deployed
+        out["server_workers"] = workers
+        with server(url, folder, workers) as base:
             clients = []
             for d in range(args.devices):
                 c = _client(folder, base, f"{engine}-dev{d}", push_batch=args.push_batch, page_limit=args.page_limit)
@@ -590,7 +592,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--push-batch", type=int, default=100)
     ap.add_argument("--page-limit", type=int, default=2000)
-    ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes on PostgreSQL (SQLite: 1)")
     ap.add_argument("--seed", default="42")
     ap.add_argument("--engines", default="sqlite,postgres")
     ap.add_argument("--kinto-json", help="use this Kinto result instead of running the harness")

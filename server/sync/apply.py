@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -48,6 +48,7 @@ from schemas.sync import (
     PushResponse,
     ResultStatus,
 )
+from server.audit.models import AuditEvent
 from server.audit.services import record
 from server.auth.identity import Actor, CurrentUser
 from server.errors import InvalidInput
@@ -128,6 +129,24 @@ class _Batch:
     household_writes: dict[uuid.UUID, dict[str, FieldMeta]] = field(default_factory=lambda: defaultdict(dict))
     touched_visits: set[uuid.UUID] = field(default_factory=set)
     new_photos: dict[uuid.UUID, dict[str, Any]] = field(default_factory=lambda: defaultdict(dict))
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    receipts: list[dict[str, Any]] = field(default_factory=list)
+
+    def note(self, action: str, entity: str, entity_id: Any, changes: dict[str, Any]) -> None:
+        """An audit entry, written with the others in one statement at the end of the batch."""
+        self.audit.append(
+            {
+                "at": self.now,
+                "actor_id": self.actor.user_id,
+                "actor_role": self.actor.role,
+                "device_id": self.actor.device_id,
+                "request_id": self.actor.request_id,
+                "action": action,
+                "entity": entity,
+                "entity_id": str(entity_id),
+                "changes": changes,
+            }
+        )
 
 
 async def _load(batch: _Batch, mutations: list[Mutation]) -> None:
@@ -361,9 +380,7 @@ async def _apply_capture(batch: _Batch, index: int, m: CaptureMutation) -> Mutat
             transition(visit, "submitted", batch.actor, batch.session, "capture submitted from the device")
     conflicts = await _conflict_records(batch, m, "capture", visit.id, outcome)
     if changed:
-        record(
-            batch.session,
-            batch.actor,
+        batch.note(
             "capture.submit" if resubmit else "capture.merge",
             "capture",
             capture.id,
@@ -483,20 +500,24 @@ async def _apply_batch(
             result = await _apply_household(batch, index, item)
         answered[item.mutation_id] = (body_hash, result)
         results.append(result)
-        session.add(
-            MutationReceipt(
-                mutation_id=item.mutation_id,
-                device_id=user.device_id,
-                user_id=user.id,
-                entity=_entity(item),
-                entity_id=item.entity_id,
-                body_hash=body_hash,
-                status=result.status.value,
-                result=_json.encode(result),
-                created_at=now,
-            )
+        batch.receipts.append(
+            {
+                "mutation_id": item.mutation_id,
+                "device_id": user.device_id,
+                "user_id": user.id,
+                "entity": _entity(item),
+                "entity_id": item.entity_id,
+                "body_hash": body_hash,
+                "status": result.status.value,
+                "result": _json.encode(result),
+                "created_at": now,
+            }
         )
-    await register_photos(session, batch.new_photos, batch.actor)
+    batch.audit.extend(await register_photos(session, batch.new_photos, batch.actor, now))
+    if batch.receipts:
+        await session.execute(insert(MutationReceipt), batch.receipts)
+    if batch.audit:
+        await session.execute(insert(AuditEvent), batch.audit)
     return results, batch.touched_visits
 
 

@@ -7,16 +7,17 @@ answer lists, per visit, the referenced hashes not yet stored.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Iterable, Mapping
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.capture import Capture
 from schemas.media import PhotoKind, PhotoStatus
 from schemas.sync import EvidenceStatus
-from server.audit.services import record
 from server.auth.identity import Actor
 from server.media.models import Photo
 from server.planning.models import Visit
@@ -37,16 +38,17 @@ def photo_refs(form: Capture) -> dict[str, PhotoKind]:
 
 
 async def register_photos(
-    session: AsyncSession, refs: Mapping[uuid.UUID, Mapping[str, PhotoKind]], actor: Actor
-) -> None:
+    session: AsyncSession, refs: Mapping[uuid.UUID, Mapping[str, PhotoKind]], actor: Actor, now: dt.datetime
+) -> list[dict[str, Any]]:
     """Tell the media area which photos each visit now references (``pending`` until uploaded).
 
-    The batched form of :func:`server.media.services.reference_photos` (one query and one flush
-    for a whole push instead of three per visit); references already known are left alone.
+    The batched form of :func:`server.media.services.reference_photos` (one query and one insert
+    for a whole push instead of three statements per visit); references already known are left
+    alone. Returns the audit rows to write (one per visit) with the push's others.
     """
     wanted = {(visit_id, sha): kind for visit_id, by_hash in refs.items() for sha, kind in by_hash.items()}
     if not wanted:
-        return
+        return []
     visit_ids = sorted(refs)
     known = set(
         (await session.execute(select(Photo.visit_id, Photo.sha256).where(Photo.visit_id.in_(visit_ids)))).all()
@@ -54,23 +56,39 @@ async def register_photos(
     households = dict(
         (await session.execute(select(Visit.id, Visit.household_id).where(Visit.id.in_(visit_ids)))).all()
     )
+    rows: list[dict[str, Any]] = []
     added: dict[uuid.UUID, list[str]] = {}
     for (visit_id, sha), kind in sorted(wanted.items()):
         if (visit_id, sha) in known or visit_id not in households:
             continue
-        session.add(
-            Photo(
-                visit_id=visit_id,
-                household_id=households[visit_id],
-                sha256=sha,
-                kind=kind.value,
-                status=PhotoStatus.pending.value,
-            )
+        rows.append(
+            {
+                "id": uuid.uuid4(),
+                "visit_id": visit_id,
+                "household_id": households[visit_id],
+                "sha256": sha,
+                "kind": kind.value,
+                "status": PhotoStatus.pending.value,
+                "created_at": now,
+            }
         )
         added.setdefault(visit_id, []).append(sha)
-    for visit_id, hashes in added.items():
-        record(session, actor, "photo.referenced", "visit", visit_id, {"sha256": hashes})
-    await session.flush()
+    if rows:
+        await session.execute(insert(Photo), rows)
+    return [
+        {
+            "at": now,
+            "actor_id": actor.user_id,
+            "actor_role": actor.role,
+            "device_id": actor.device_id,
+            "request_id": actor.request_id,
+            "action": "photo.referenced",
+            "entity": "visit",
+            "entity_id": str(visit_id),
+            "changes": {"sha256": hashes},
+        }
+        for visit_id, hashes in added.items()
+    ]
 
 
 async def evidence_for(session: AsyncSession, visit_ids: Iterable[uuid.UUID]) -> list[EvidenceStatus]:
