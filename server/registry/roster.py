@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import functools
 import gc
 import io
 import operator
@@ -88,6 +89,8 @@ class _Bad(ValueError):
 
 
 def _text(value: Any) -> str:
+    if value.__class__ is str:
+        return str.strip(value)
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, dt.datetime | dt.date):
@@ -116,22 +119,27 @@ def _digits_text(value: Any, what: str) -> str:
     return str(value).strip().replace(" ", "")
 
 
+@functools.lru_cache(maxsize=65536)
+def _real_date(yyyymmdd: str) -> bool:
+    try:
+        dt.date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:]))
+    except ValueError:
+        return False
+    return True
+
+
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_OFFSET = 48 * sum(_ID_WEIGHTS)
 
 
 def _id_number(value: Any) -> str:
     """A resident ID; the common valid case is checked quickly, anything else by ``id_number_problem``."""
-    text = _digits_text(value, "resident ID").upper()
-    if len(text) == 18 and text[:17].isdigit() and text.isascii():
+    plain = value.__class__ is str and len(value) == 18
+    text = value.upper() if plain else _digits_text(value, "resident ID").upper()
+    if len(text) == 18 and text.isascii() and text[:17].isdigit():
         total = sum(map(operator.mul, text[:17].encode(), _ID_WEIGHTS)) - _ID_OFFSET
-        if "10X98765432"[total % 11] == text[17]:
-            try:
-                dt.date(int(text[6:10]), int(text[10:12]), int(text[12:14]))
-            except ValueError:
-                pass
-            else:
-                return text
+        if "10X98765432"[total % 11] == text[17] and _real_date(text[6:14]):
+            return text
     if problem := id_number_problem(text):
         raise _Bad(problem)
     return text
@@ -838,10 +846,15 @@ def _parse_cell(column: RosterColumn, cell: Any) -> Any:
         return _Err(str(exc))
 
 
-def _parse_column(column: RosterColumn, cells: Sequence[Any]) -> list[Any]:
-    """Each distinct cell value is parsed once; the column maps through that table (C speed)."""
+def _parse_column(column: RosterColumn, cells: Sequence[Any]) -> tuple[list[Any], bool]:
+    """Each distinct cell value is parsed once; the column maps through that table (C speed).
+
+    Also says whether any cell needs a report (a bad value, or a blank one in a required column).
+    """
     table = {cell: _parse_cell(column, cell) for cell in set(cells)}
-    return list(map(table.__getitem__, cells))
+    required = column.required and (column.scope != "household" or column.key == "head_id_number")
+    suspect = any(v.__class__ is _Err or (required and v is _BLANK) for v in table.values())
+    return list(map(table.__getitem__, cells)), suspect
 
 
 def _data_rows(
@@ -892,14 +905,19 @@ def _check_rows(rows: Iterator[list[Any]], max_rows: int, progress: Callable[[in
         elif len(raw) > width and any(not _is_blank(c) for c in raw[width:]):
             roster.error(numbers[j], None, f"a value right of the last column ({_column_letter(width)} or beyond)")
     cells = list(zip(*data, strict=False))
-    parsed: dict[str, list[Any]] = {key: _parse_column(_BY_KEY[key], cells[i]) for i, key in index.items()}
+    parsed: dict[str, list[Any]] = {}
+    suspects: list[str] = []
+    for i, key in index.items():
+        parsed[key], suspect = _parse_column(_BY_KEY[key], cells[i])
+        if suspect:
+            suspects.append(key)
     heads = parsed["head_id_number"]
     ids = parsed["id_number"]
     problems: list[tuple[int, str, str]] = []
-    for key, values in parsed.items():
+    for key in suspects:
         column = _BY_KEY[key]
         required = column.required and (column.scope != "household" or key == "head_id_number")
-        for j, value in enumerate(values):
+        for j, value in enumerate(parsed[key]):
             if value.__class__ is _Err:
                 problems.append((j, key, value.reason))
             elif required and value is _BLANK:
@@ -966,14 +984,16 @@ def _check_household_columns(roster: ParsedRoster, parsed: dict[str, list[Any]],
     """Household columns on a member's row must be empty or repeat the head's row."""
     heads = parsed["head_id_number"]
     head_rows = {h.head_id_number: h.head_row for h in roster.households.values() if h.head_row is not None}
+    head_indexes = {j for j, (head, row) in enumerate(zip(heads, numbers, strict=True)) if head_rows.get(head) == row}
     for key in HOUSEHOLD_FIELDS:
         if key not in parsed:
             continue
-        for j, value in enumerate(parsed[key]):
-            if value is _BLANK or value.__class__ is _Err:
-                continue
+        values = parsed[key]
+        filled = [j for j, value in enumerate(values) if value is not _BLANK and j not in head_indexes]
+        for j in filled:
+            value = values[j]
             head = heads[j]
-            if head.__class__ is not str or head not in head_rows or numbers[j] == head_rows[head]:
+            if value.__class__ is _Err or head.__class__ is not str or head not in head_rows:
                 continue
             if roster.households[head].fields.get(key, _BLANK) != value:
                 roster.error(
