@@ -14,7 +14,7 @@ import uuid
 from typing import Any
 
 import msgspec
-from sqlalchemy import String, cast, select, update
+from sqlalchemy import String, cast, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,7 +30,7 @@ from sync.cursor import CursorError, decode_cursor, encode_cursor
 from sync.digest import digest
 from sync.reference import reference_data
 
-__all__ = ["clock_offset_ms", "pull", "record_device_contact"]
+__all__ = ["clock_offset_ms", "pull", "purge_removals", "record_device_contact"]
 
 
 def clock_offset_ms(device_time: dt.datetime, received_at: dt.datetime) -> int:
@@ -196,3 +196,22 @@ async def pull(
         reset=reset,
         reference=reference if request.ref_version != reference.version else None,
     )
+
+
+async def purge_removals(session: AsyncSession, before: dt.datetime) -> int:
+    """Delete removal rows older than ``before`` (the change log's retention).
+
+    Devices whose cursor is older than the newest deleted removal can no longer be told what to
+    remove, so their next pull is a full snapshot followed by a state check that repairs the
+    difference, removals included (ARCHITECTURE rule 9). Returns the number of rows deleted.
+    """
+    horizon = await session.scalar(
+        select(func.max(FeedRow.seq)).where(FeedRow.removed.is_(True), FeedRow.changed_at < before)
+    )
+    if horizon is None:
+        return 0
+    deleted = await session.execute(delete(FeedRow).where(FeedRow.removed.is_(True), FeedRow.seq <= horizon))
+    await session.execute(
+        update(SyncCounter).where(SyncCounter.name == "purged", SyncCounter.value < horizon).values(value=horizon)
+    )
+    return int(deleted.rowcount or 0)  # type: ignore[attr-defined]

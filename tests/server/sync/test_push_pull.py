@@ -365,3 +365,23 @@ def test_capture_form_and_patch_list_the_same_fields() -> None:
     from schemas.capture import CapturePatch
 
     assert Capture.__struct_fields__ == CapturePatch.__struct_fields__
+
+
+def test_cursor_older_than_the_retained_log_gets_a_snapshot_with_removals(live: LiveServer, tmp_path: Path) -> None:
+    from server.sync.feed import purge_removals
+    from tests.server.sync.factory import run_db
+
+    url = live.settings.database_url
+    pairs = make_visits(url, live.world.area_ids["T1-a"], live.world.user_ids["worker1"], n=3)
+    a = device(live, tmp_path, "worker1")
+    a.pull()
+    cancel(url, pairs[0][0])
+    purged = run_db(url, lambda s: purge_removals(s, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)))
+    assert purged >= 2  # the visit's and the household's removals are gone from the log
+    summary = a.pull()
+    assert summary.reset
+    assert summary.repairs == 2  # the state check then removed exactly what the snapshot could not
+    assert a.visit(pairs[0][0]) is None
+    assert a.household(pairs[0][1]) is None
+    assert a.visit(pairs[1][0]) is not None
+    assert a.pull().state_check == "ok"
