@@ -16,10 +16,11 @@ import random
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from server.auth.bootstrap import add_user
 from server.db.migrate import upgrade
@@ -76,11 +77,16 @@ class Killer:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
+        """No more kills; the server is running again when this returns."""
         self._stop.set()
-        self._thread.join(120)
+        if self._thread.is_alive():
+            self._thread.join(120)
         if not self.server.running:
             self.server.start(timeout=60)
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 @dataclass
@@ -106,9 +112,14 @@ def simulate(
     database_url: str | None = None,
     work_dir: Path | None = None,
     kill_interval: tuple[float, float] | None = None,
+    disturb: Callable[[ServerProcess], AbstractContextManager[Any]] | None = None,
     log: bool = False,
 ) -> SimulationResult:
-    """Run a whole simulation; ``kill_interval`` (seconds) also SIGKILLs the server now and then."""
+    """Run a whole simulation.
+
+    ``kill_interval`` (seconds) SIGKILLs the server now and then (and starts it again); ``disturb``
+    wraps the run in any other trouble (e.g. restarting the database), given the server process.
+    """
     work = work_dir or Path(tempfile.mkdtemp(prefix="recheck-sim-"))
     work.mkdir(parents=True, exist_ok=True)
     url = database_url or f"sqlite+aiosqlite:///{work / 'recheck.db'}"
@@ -120,11 +131,18 @@ def simulate(
         with _maybe(proxy):
             fleet = Fleet(server.url, ADMIN, county_id, config, work, proxy=proxy, log=printer)
             try:
-                if kill_interval:
-                    with Killer(server, config.seed, kill_interval) as killer:
-                        report = fleet.run(kill_count=lambda: killer.kills)
-                else:
-                    report = fleet.run()
+                with disturb(server) if disturb else nullcontext() as trouble:
+                    calm_trouble = getattr(trouble, "stop", lambda: None)
+                    if kill_interval:
+                        with Killer(server, config.seed, kill_interval) as killer:
+
+                            def calm() -> None:
+                                killer.stop()
+                                calm_trouble()
+
+                            report = fleet.run(kill_count=lambda: killer.kills, calm=calm)
+                    else:
+                        report = fleet.run(calm=calm_trouble)
             finally:
                 fleet.close()
     return SimulationResult(report, work, url)

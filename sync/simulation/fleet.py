@@ -156,6 +156,8 @@ class _Device:
     pending_uploads: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     """SHA-256 → (visit id, bytes) still to upload."""
     last_check: str = "skipped"
+    upload_log: dict[str, str] = field(default_factory=dict)
+    """SHA-256 → the last answer its upload got (for the report on a lost photo)."""
 
 
 def _photo(rng: random.Random, size: tuple[int, int]) -> bytes:
@@ -513,8 +515,9 @@ class Fleet:
                     if created.status_code == 401:
                         device.client.transport.refresh()
                         continue
+                    device.upload_log[sha] = f"POST {created.status_code}"
                     if created.status_code != 201:
-                        return created.status_code == 409  # already stored under this hash
+                        return False  # e.g. not (yet) this worker's visit: try again after the next push
                     location = "/uploads/" + created.headers["location"].rstrip("/").rsplit("/", 1)[-1]
                     device.client.store.set(key, location)
                 head = http.head(location, headers=auth())
@@ -528,6 +531,7 @@ class Fleet:
                     time.sleep(0.05)
                     continue
                 offset = int(head.headers.get("upload-offset", "0"))
+                device.upload_log[sha] = f"HEAD {head.status_code} offset {offset}/{len(data)}"
                 if offset >= len(data):
                     return True
                 patched = http.patch(
@@ -535,9 +539,10 @@ class Fleet:
                     content=data[offset:],
                     headers={**auth(), "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"},
                 )
+                device.upload_log[sha] = f"PATCH {patched.status_code}"
                 if patched.status_code == 204 and int(patched.headers.get("upload-offset", "0")) >= len(data):
                     return True
-                if patched.status_code in (400, 413, 415, 422, 460):
+                if patched.status_code in (413, 422):
                     return True  # refused for good (counted as a lost photo if it is not stored)
             except httpx.TransportError:
                 self.report.retries += 1
@@ -630,7 +635,11 @@ class Fleet:
             stored = Counter(p["sha256"] for p in photos.get("photos", []) if p.get("status") == "stored")
             report.photos_stored += len(stored)
             report.photos_duplicated += sum(n - 1 for n in stored.values() if n > 1)
-            report.photos_lost += len(referenced.get(visit_id, set()) - set(stored))
+            lost = referenced.get(visit_id, set()) - set(stored)
+            report.photos_lost += len(lost)
+            for sha in lost:
+                last = next((d.upload_log.get(sha) for d in self.devices if sha in d.upload_log), None)
+                report.unconverged_detail.append(f"photo {sha[:12]} of visit {visit_id[:8]} not stored (last: {last})")
         report.captures_stored = len(stored_captures)
         report.captures_lost = len(set(made) - set(stored_captures))
         conflicts = self._ok(self._office("GET", "/reviews/conflicts", params={"open_only": "false"}))
