@@ -52,6 +52,7 @@ __all__ = [
     "CHECKSUM_ALGORITHMS",
     "ChecksumMismatch",
     "ClientGone",
+    "Completing",
     "Gone",
     "MediaContext",
     "TooLarge",
@@ -102,6 +103,13 @@ class ChecksumMismatch(DomainError):
 
     status = 460
     code = "checksum_mismatch"
+
+
+class Completing(DomainError):
+    """tus HEAD on an upload whose bytes are all in while another request completes it."""
+
+    status = 423
+    code = "upload_completing"
 
 
 class UploadRejected(DomainError):
@@ -390,6 +398,11 @@ async def upload_status(ctx: MediaContext, user: CurrentUser, actor: Actor, uplo
             progress = await _claim(ctx, user, upload_id, upload.length)
             if progress is not None:
                 return await _complete(ctx, user, actor, progress)
+        if upload.state == "open" and upload.offset == upload.length:
+            # every byte is in but the upload is not complete (its completer is busy, or died holding
+            # the lease): answering the full offset would tell the client it is done and the photo
+            # would never be stored. Ask it to come back; once the lease is free this completes it.
+            raise Completing.field("upload", "all bytes are in; the upload is being completed, retry shortly")
         return upload
 
 
