@@ -37,6 +37,7 @@ from server.planning.controllers import (
     VisitController,
 )
 from server.registry.controllers import AreaController, HouseholdController
+from server.registry.imports import RosterImportController
 from server.reports.controllers import ReportController
 from server.settings import Settings, get_settings
 from server.sync.controllers import ReviewController, SyncController
@@ -52,6 +53,7 @@ ROUTES: list[Any] = [
     UserController,
     AreaController,
     HouseholdController,
+    RosterImportController,
     AuditController,
     TusController,
     VisitPhotoController,
