@@ -77,8 +77,9 @@ class FleetConfig:
     threads: int = 4
     seed: int = 1
     start: dt.date = field(default_factory=lambda: dt.datetime.now(dt.UTC).date())
-    settle_rounds: int = 30
-    """Final sync rounds (without faults) before a device counts as unconverged."""
+    settle_seconds: float = 180.0
+    """How long the final syncs (without faults) may take before a device counts as unconverged
+    (an upload whose completer was killed waits for its lease to run out, about a minute)."""
 
 
 @dataclass
@@ -592,12 +593,14 @@ class Fleet:
             self.report.faults = self.proxy.snapshot()
             self.report.proxied_requests = self.proxy.requests
             self.proxy.enabled = False
-        for _ in range(self.config.settle_rounds):
+        deadline = time.monotonic() + self.config.settle_seconds
+        while True:
             self._each(self._upload)
             self._each(self._push)
             self._each(self._pull)
-            if all(self._settled(d) for d in self.devices):
+            if all(self._settled(d) for d in self.devices) or time.monotonic() > deadline:
                 break
+            time.sleep(0.5)
 
     def _settled(self, device: _Device) -> bool:
         status = device.client.status()
