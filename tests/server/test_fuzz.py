@@ -4,7 +4,7 @@ Schemathesis generates requests for each operation of the OpenAPI document the a
 (valid ones and, for half the budget, invalid ones), sends them as an anonymous caller and as each
 role (a worker from a registered device), and checks each answer: never a 5xx, and a documented
 answer's body matches the documented schema. The budget is bounded: a few examples per operation
-and role, and a hard time limit per role (``RECHECK_FUZZ_SECONDS``, default 15; raise it for a
+and role, and a hard time limit per role (``RECHECK_FUZZ_SECONDS``, default 10; raise it for a
 long run). The totals are printed (``-s``) and kept in :data:`TOTALS` for the closing note.
 """
 
@@ -32,7 +32,7 @@ from tests.support import LiveServer, seed_world
 
 EXAMPLES_PER_OPERATION = 3
 """Examples per operation, role and generation mode (positive / negative)."""
-SECONDS_PER_ROLE = float(os.environ.get("RECHECK_FUZZ_SECONDS", "15"))
+SECONDS_PER_ROLE = float(os.environ.get("RECHECK_FUZZ_SECONDS", "10"))
 """Hard budget per role. Each role starts at a different operation, so together the roles cover
 every operation even when one role's budget runs out; what was not reached is counted."""
 

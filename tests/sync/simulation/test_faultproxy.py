@@ -109,7 +109,7 @@ def test_same_seed_same_schedule_and_counts_by_kind(server: tuple[ServerProcess,
     def run(seed: int) -> tuple[list[str], dict[str, int]]:
         outcomes = []
         with FaultProxy(process.port, plan, seed=seed) as proxy:
-            for _ in range(40):
+            for _ in range(20):
                 try:
                     outcomes.append(str(httpx.get(f"{proxy.url}/health", timeout=10).status_code))
                 except httpx.TransportError:
@@ -123,7 +123,7 @@ def test_same_seed_same_schedule_and_counts_by_kind(server: tuple[ServerProcess,
     assert counts == counts_again
     assert first != other
     assert set(counts) == set(FAULT_KINDS)
-    assert sum(counts.values()) > 10
+    assert sum(counts.values()) > 5
     assert first.count("error") == sum(counts[k] for k in ("drop_request", "drop_response", "truncate", "reset"))
 
 
