@@ -96,6 +96,7 @@ class VisitItem(Struct):
     visit_on: dt.date | None = None
     route_order: int | None = None
     return_comment: str | None = None
+    route_leg_m: int | None = None
 
 
 class MemberItem(Struct):

@@ -572,7 +572,7 @@ def _fmt(v: Any) -> str:
 
 def floors(results: dict[str, Any], kinto: dict[str, Any] | None) -> dict[str, Any]:
     pg = results.get("postgres")
-    if not pg or not kinto:
+    if not pg or not kinto or "error" in pg:
         return {}
     return {
         "push_10x_kinto": pg["push"]["records_per_s"] >= 10 * kinto["push_records_per_s"],
@@ -606,7 +606,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="recheck-bench-") as tmp:
         folder = Path(tmp)
         for engine in args.engines.split(","):
-            results[engine] = run_recheck(engine, args, folder)
+            try:
+                results[engine] = run_recheck(engine, args, folder)
+            except Exception as exc:  # a shared database server restarted under us: say so, go on
+                print(f"[{engine}] failed: {exc!r}")
+                results[engine] = {"engine": engine, "error": repr(exc)}
+            Path(args.out).write_text(json.dumps({"partial": results}, ensure_ascii=False, indent=1, default=str))
         kinto_raw = None
         if args.kinto_json:
             kinto_raw = json.loads(Path(args.kinto_json).read_text())
@@ -627,7 +632,7 @@ def main() -> None:
     print(table(results, kinto))
     print()
     for engine, r in results.items():
-        print(f"[{engine}] failure modes: {json.dumps(r['failure_modes'], ensure_ascii=False)}")
+        print(f"[{engine}] failure modes: {json.dumps(r.get('failure_modes'), ensure_ascii=False)}")
     if kinto:
         print(
             f"[kinto] retry re-delivered {kinto['retry_redelivered']}; late retry lost newer edit: "

@@ -21,7 +21,6 @@ Per mutation (in the order sent; arrival order may differ from capture order):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -57,7 +56,7 @@ from server.planning.states import can_transition, transition
 from server.registry.models import Household, Member
 from server.sync.changes import HOUSEHOLD_MERGE_FIELDS, set_field_source
 from server.sync.evidence import evidence_for, photo_refs, register_photos
-from server.sync.feed import clock_offset_ms, record_device_contact
+from server.sync.feed import clock_offset_ms, record_device_contact, writer
 from server.sync.models import CaptureRecord, ConflictRecord, FeedRow, FieldWrite, MutationReceipt
 from sync.codec import DecodeProblem, decode_mutation, decode_push
 from sync.merge import CAPTURE_RULES, HOUSEHOLD_RULES, FieldMeta, MergeOutcome, three_way_merge
@@ -521,18 +520,6 @@ async def _apply_batch(
     return results, batch.touched_visits
 
 
-_sqlite_writes = asyncio.Lock()
-
-
-def _writer(factory: async_sessionmaker[AsyncSession]) -> Any:
-    """On SQLite, pushes in this process take turns: SQLite has one writer at a time anyway, and
-    waiting here is far cheaper than its busy handler's sleep-and-retry under many devices."""
-    engine = factory.kw.get("bind")
-    if engine is not None and engine.dialect.name == "sqlite":
-        return _sqlite_writes
-    return contextlib.nullcontext()
-
-
 def _retryable(exc: Exception) -> bool:
     if isinstance(exc, IntegrityError):
         return True
@@ -560,7 +547,7 @@ async def push(
     offset = clock_offset_ms(envelope.device_time, received_at)
     for attempt in range(1, attempts + 1):
         try:
-            async with _writer(factory), factory() as session:
+            async with writer(factory), factory() as session:
                 results, touched = await _apply_batch(session, user, decoded, received_at, offset)
                 await record_device_contact(session, user, received_at, offset, pushed=True)
                 evidence = await evidence_for(session, touched)

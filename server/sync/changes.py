@@ -213,6 +213,7 @@ def visit_payload(v: Any) -> bytes:
             visit_on=v.visit_on,
             route_order=v.route_order,
             return_comment=v.return_comment,
+            route_leg_m=v.route_leg_m,
         )
     )
 
@@ -339,6 +340,7 @@ def write_feed(session: Session, dirty: _Dirty) -> None:
         Visit.visit_on,
         Visit.route_order,
         Visit.return_comment,
+        Visit.route_leg_m,
     )
     capture_ids = set(dirty.captures)
     capture_visit_ids: set[uuid.UUID] = set()

@@ -9,6 +9,8 @@ still appear later (ARCHITECTURE rule 1).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import uuid
 from typing import Any
@@ -30,7 +32,19 @@ from sync.cursor import CursorError, decode_cursor, encode_cursor
 from sync.digest import digest
 from sync.reference import reference_data
 
-__all__ = ["clock_offset_ms", "pull", "purge_removals", "record_device_contact"]
+__all__ = ["clock_offset_ms", "pull", "purge_removals", "record_device_contact", "writer"]
+
+
+_sqlite_writes = asyncio.Lock()
+
+
+def writer(factory: async_sessionmaker[AsyncSession]) -> Any:
+    """On SQLite, sync writes in this process take turns: SQLite has one writer at a time anyway,
+    and waiting here is far cheaper than its busy handler's sleep-and-retry under many devices."""
+    engine = factory.kw.get("bind")
+    if engine is not None and engine.dialect.name == "sqlite":
+        return _sqlite_writes
+    return contextlib.nullcontext()
 
 
 def clock_offset_ms(device_time: dt.datetime, received_at: dt.datetime) -> int:
@@ -156,7 +170,7 @@ async def pull(
         except CursorError as exc:
             raise DomainError.field("$.cursor", str(exc), code="bad_cursor") from exc
     offset = clock_offset_ms(request.device_time, received_at)
-    async with factory() as session:
+    async with writer(factory), factory() as session:
         await record_device_contact(session, user, received_at, offset, cursor_seq=cursor)
         if cursor:
             await _acknowledge(session, user, cursor)

@@ -98,6 +98,7 @@ def _visit_item(v: Visit) -> VisitItem:
         visit_on=v.visit_on,
         route_order=v.route_order,
         return_comment=v.return_comment,
+        route_leg_m=v.route_leg_m,
     )
 
 
