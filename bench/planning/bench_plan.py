@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import os
 import random
 import socket
 import sqlite3
@@ -164,32 +165,57 @@ async def _admin(sql: str) -> None:
         await connection.close()
 
 
-async def _plan(url: str, period: str) -> tuple[float, int, float, int]:
-    """(seconds, created) for the first run and for the second, commits included."""
+def _server_cpu(pid: int | None) -> float:
+    """CPU seconds used so far by a PostgreSQL backend on this machine (0 when unknown)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _plan(url: str, period: str) -> list[tuple[float, float, int]]:
+    """(wall seconds, CPU seconds, visits created) for a first and a second run, commits included.
+
+    CPU is this process's (SQLite runs in it) plus the PostgreSQL backend's: on a shared machine
+    it shows the work done, whatever else competes for the cores.
+    """
     engine = make_engine(url, null_pool=True)
+    runs: list[tuple[float, float, int]] = []
     try:
         factory = make_session_factory(engine)
-        figures: list[float | int] = []
         for _ in range(2):
-            began = time.perf_counter()
             async with factory() as session, session.begin():
+                pid = None
+                if engine.dialect.name == "postgresql":
+                    pid = int((await session.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+                wall, cpu, server = time.perf_counter(), time.process_time(), _server_cpu(pid)
                 result = await generate_plan(session, Actor.system("bench"), period)
-            figures += [time.perf_counter() - began, result.created]
+                await session.commit()
+                runs.append(
+                    (
+                        time.perf_counter() - wall,
+                        time.process_time() - cpu + _server_cpu(pid) - server,
+                        result.created,
+                    )
+                )
         async with factory() as session:
             total = await session.scalar(select(func.count()).select_from(Visit))
-            assert total == figures[1], (total, figures)
-            if engine.dialect.name == "sqlite":
-                await session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
-        return float(figures[0]), int(figures[1]), float(figures[2]), int(figures[3])
+            assert total == runs[0][2], (total, runs)
+        return runs
     finally:
         await engine.dispose()
 
 
-def _report(engine: str, n: int, seed_s: float, figures: tuple[float, int, float, int]) -> None:
-    first, created, second, again = figures
+def _report(engine: str, n: int, seed_s: float, runs: list[tuple[float, float, int]]) -> None:
+    (wall, cpu, created), (wall2, cpu2, again) = runs
+    load = os.getloadavg()[0]
     print(
-        f"{engine:10s} households {n:>9,}  seed {seed_s:6.1f} s  plan {first:6.2f} s ({created:,} visits, "
-        f"{created / first:,.0f}/s)  second run {second:5.2f} s ({again} new)"
+        f"{engine:9s} {n:>9,} households  seed {seed_s:6.1f} s | plan {wall:6.2f} s wall, {cpu:6.2f} s CPU, "
+        f"{created:,} visits ({created / wall:,.0f}/s) | second run {wall2:5.2f} s wall, {cpu2:5.2f} s CPU, "
+        f"{again} new | load {load:.1f}"
     )
 
 
