@@ -213,7 +213,7 @@ def test_postgres_restart_under_load(tmp_path: Path) -> None:
         restarter: list[Restarter] = []
 
         def disturb(server: ServerProcess) -> Restarter:
-            restarter.append(Restarter(pg, config.seed, (1.5, 4.0)))
+            restarter.append(Restarter(pg, config.seed, (1.0, 2.5)))
             return restarter[0]
 
         result = simulate(config, database_url=url, work_dir=tmp_path, disturb=disturb)
