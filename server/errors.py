@@ -86,7 +86,7 @@ def _respond(request: Request[Any, Any, Any], body: ErrorBody, headers: dict[str
 
 
 _AT_PATH = re.compile(r"\s*-\s*at `\$(?:\.data)?([^`]*)`")
-_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
+_UNKNOWN_FIELD = re.compile(r"(?:unknown|missing required) field `([^`]+)`")
 
 
 def _body_error(cause: msgspec.ValidationError) -> FieldError:

@@ -21,6 +21,8 @@ from server.planning.states import (
     touch,
     transition,
 )
+from tests.server.planning.helpers import add_household, audit, plan_all, set_visit_state
+from tests.support import LiveServer
 
 S = VisitState
 
@@ -108,3 +110,30 @@ def test_returned_keeps_the_comment_and_touch_bumps_version() -> None:
     assert visit.return_comment == "photos missing"
     touch(visit)
     assert visit.version == 5
+
+
+def test_cancel_over_http_and_illegal_moves_are_409_naming_state(live: LiveServer) -> None:
+    add_household(live, "T1-a", approved_on=dt.date(2026, 11, 15))
+    add_household(live, "T1-a", approved_on=dt.date(2026, 11, 16))
+    first, second = (v["id"] for v in plan_all(live))
+    with live.as_user("sup1") as c:
+        cancelled = c.post(f"/visits/{first}/cancel", json={"reason": "moved to the county town"})
+        again = c.post(f"/visits/{first}/cancel", json={"reason": "twice"})
+        no_reason = c.post(f"/visits/{second}/cancel", json={})
+        set_visit_state(live, second, "accepted")
+        final = c.post(f"/visits/{second}/cancel", json={"reason": "too late"})
+    assert cancelled.status_code == 200, cancelled.text
+    assert (cancelled.json()["state"], cancelled.json()["version"]) == ("cancelled", 2)
+    for refused in (again, final):
+        assert refused.status_code == 409
+        assert refused.json()["code"] == "illegal_transition"
+        assert [e["path"] for e in refused.json()["errors"]] == ["state"]
+    assert no_reason.status_code == 400
+    assert [e["path"] for e in no_reason.json()["errors"]] == ["$.reason"]
+    [entry] = [e for e in audit(live, first) if e["action"] == "transition"]
+    assert entry["changes"] == {"state": ["planned", "cancelled"], "reason": "moved to the county town"}
+    assert entry["actor_role"] == "supervisor"
+    with live.as_user("worker1") as c:
+        assert c.post(f"/visits/{first}/cancel", json={"reason": "x"}).status_code == 403
+    with live.as_user("sup2") as c:
+        assert c.post(f"/visits/{first}/cancel", json={"reason": "x"}).status_code == 404
