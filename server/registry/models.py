@@ -40,6 +40,8 @@ class Household(Base):
     __table_args__ = (
         CheckConstraint("benefit_amount >= 0", name="benefit_amount_non_negative"),
         Index("ix_household_area_code", "area_id", "code"),
+        Index("ix_household_benefit_amount_id", "benefit_amount", "id"),
+        Index("ix_household_head_name_id", "head_name", "id"),
     )
 
     id: Mapped[UuidPk]
@@ -69,15 +71,11 @@ class Member(Base):
 
     __tablename__ = "member"
     __table_args__ = (
-        CheckConstraint(
-            "disability_grade IS NULL OR disability_grade BETWEEN 1 AND 4", name="disability_grade"
-        ),
+        CheckConstraint("disability_grade IS NULL OR disability_grade BETWEEN 1 AND 4", name="disability_grade"),
     )
 
     id: Mapped[UuidPk]
-    household_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("household.id", ondelete="CASCADE"), index=True
-    )
+    household_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(100))
     relation: Mapped[str] = mapped_column(String(16))
     id_number: Mapped[str] = mapped_column(String(18), unique=True)
@@ -96,12 +94,8 @@ class IncomeItem(Base):
     __table_args__ = (CheckConstraint("monthly_amount >= 0", name="monthly_amount_non_negative"),)
 
     id: Mapped[UuidPk]
-    household_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("household.id", ondelete="CASCADE"), index=True
-    )
-    member_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("member.id", ondelete="SET NULL"), default=None
-    )
+    household_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"), index=True)
+    member_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("member.id", ondelete="SET NULL"), default=None)
     kind: Mapped[str] = mapped_column(String(32))
     monthly_amount: Mapped[int] = mapped_column(BigInteger)
     note: Mapped[str | None] = mapped_column(String(200), default=None)
