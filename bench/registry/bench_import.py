@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import tempfile
 import time
@@ -56,7 +57,8 @@ async def load_areas(url: str, seed: int = 7) -> None:
 
 
 async def timed_import(url: str, path: Path) -> tuple[float, float, str]:
-    """(read seconds, database seconds, summary) for one import of ``path``."""
+    """(read seconds, database seconds, summary) for one import of ``path``; the summary has CPU seconds."""
+    cpu = time.process_time()
     started = time.perf_counter()
     roster = await asyncio.to_thread(read_roster, path, max_bytes=1 << 30, max_rows=10_000_000)
     read = time.perf_counter() - started
@@ -68,7 +70,10 @@ async def timed_import(url: str, path: Path) -> tuple[float, float, str]:
     finally:
         await engine.dispose()
     database = time.perf_counter() - started
-    summary = f"created {result.created}, updated {result.updated}, unchanged {result.unchanged}"
+    summary = (
+        f"created {result.created}, updated {result.updated}, unchanged {result.unchanged}; "
+        f"CPU {time.process_time() - cpu:.1f} s, load {os.getloadavg()[0]:.1f}"
+    )
     return read, database, summary
 
 
