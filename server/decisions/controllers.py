@@ -33,7 +33,7 @@ from schemas.decisions import (
 )
 from server.auth.guards import allow
 from server.decisions import chain, exports, services
-from server.deps import AuditActor, Caller, DbSession
+from server.deps import AppSettings, AuditActor, Caller, DbSession
 
 __all__ = ["DecisionController"]
 
@@ -124,10 +124,17 @@ class DecisionController(Controller):
 
     @post("/proposals/{proposal_id:uuid}/objections", opt=_NOTICE, operation_id="record_objection")
     async def object_to(
-        self, db: DbSession, current_user: Caller, actor: AuditActor, proposal_id: uuid.UUID, data: ObjectionCreate
+        self,
+        db: DbSession,
+        current_user: Caller,
+        actor: AuditActor,
+        settings: AppSettings,
+        proposal_id: uuid.UUID,
+        data: ObjectionCreate,
     ) -> ObjectionRead:
-        """An objection during the notice: registered as a complaint; the decision is held."""
-        o = await services.object_to(db, current_user, actor, proposal_id, data)
+        """An objection during the notice: registered as a complaint (with its urgent recheck);
+        the decision is held until the complaint is resolved and the hold released."""
+        o = await services.object_to(db, current_user, actor, proposal_id, data, settings.complaint_deadline_days)
         return ObjectionRead(
             id=o.id,
             proposal_id=o.proposal_id,

@@ -34,13 +34,15 @@ from schemas.decisions import (
     VisitOutcome,
 )
 from schemas.media import PhotoStatus
+from schemas.planning import ComplaintChannel, ComplaintCreate, ComplaintSubject
 from schemas.registry import Category, Health, IncomeKind, LabourCapacity, Residence
 from server.audit.services import record
-from server.auth.identity import Actor
+from server.auth.identity import Actor, CurrentUser
 from server.db.base import utcnow
 from server.decisions.bulk import fast_insert
 from server.decisions.models import Proposal
 from server.media.models import Photo
+from server.planning.complaints import create_complaint
 from server.planning.models import Complaint, Visit
 from server.registry.models import Household
 from server.sync.models import CaptureRecord, ConflictRecord
@@ -56,6 +58,7 @@ __all__ = [
     "load_raw",
     "missing_evidence",
     "open_complaint",
+    "open_complaints",
     "return_visit",
     "schedule_follow_ups",
     "situation_from_capture",
@@ -180,6 +183,7 @@ async def missing_evidence(session: AsyncSession, visit_ids: Sequence[uuid.UUID]
 
 async def open_complaint(
     session: AsyncSession,
+    user: CurrentUser,
     actor: Actor,
     *,
     household: Household,
@@ -189,52 +193,38 @@ async def open_complaint(
     reporter_name: str | None,
     reporter_contact: str | None,
     anonymous: bool,
-    deadline_days: int = 10,
+    deadline_days: int,
 ) -> uuid.UUID:
-    """Register a notice objection as a complaint (planning's complaint register); its id."""
-    complaint = Complaint(
-        number=f"OBJ-{received_on:%Y%m%d}-{uuid.uuid4().hex[:8].upper()}",
-        channel=channel,
-        summary=summary[:2000],
-        area_id=household.area_id,
-        household_id=household.id,
-        subject_name=household.head_name,
-        reporter_name=None if anonymous else reporter_name,
-        reporter_contact=None if anonymous else reporter_contact,
-        anonymous=anonymous,
-        received_on=received_on,
-        deadline_on=_add_working_days(received_on, deadline_days),
-        created_by=actor.user_id,
+    """Register a notice objection as a complaint in planning's register (which also makes the
+    household's recheck urgent); the complaint's id."""
+    complaint, _visit_state = await create_complaint(
+        session,
+        user,
+        actor,
+        ComplaintCreate(
+            channel=ComplaintChannel(channel),
+            summary=summary[:2000],
+            subject=ComplaintSubject(household_id=household.id),
+            received_on=received_on,
+            reporter_name=None if anonymous else reporter_name,
+            reporter_contact=None if anonymous else reporter_contact,
+            anonymous=anonymous,
+        ),
+        deadline_days,
     )
-    session.add(complaint)
-    await session.flush()
-    record(session, actor, "create", "complaint", complaint.id, {"number": complaint.number, "source": "objection"})
     return complaint.id
 
 
-async def resolve_complaint(
-    session: AsyncSession, actor: Actor, complaint_id: uuid.UUID, resolution: str, today: dt.date
-) -> None:
-    """Mark the complaint made from an objection resolved with the objection's finding."""
-    complaint = await session.get(Complaint, complaint_id)
-    if complaint is None or complaint.status == "resolved":
-        return
-    complaint.status = "resolved"
-    complaint.resolution = resolution[:4000]
-    complaint.resolved_on = today
-    complaint.resolved_by = actor.user_id
-    complaint.version += 1
-    complaint.updated_at = utcnow()
-    record(session, actor, "resolve", "complaint", complaint.id, {"status": ["open", "resolved"]})
-
-
-def _add_working_days(start: dt.date, days: int) -> dt.date:
-    day = start
-    while days > 0:
-        day += dt.timedelta(days=1)
-        if day.weekday() < 5:
-            days -= 1
-    return day
+async def open_complaints(session: AsyncSession, complaint_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The complaints among ``complaint_ids`` that are not resolved yet, with their numbers."""
+    if not complaint_ids:
+        return {}
+    rows = await session.execute(
+        select(Complaint.id, Complaint.number).where(
+            Complaint.id.in_(list(complaint_ids)), Complaint.status != "resolved"
+        )
+    )
+    return {complaint_id: number for complaint_id, number in rows.all()}
 
 
 async def schedule_follow_ups(

@@ -759,7 +759,12 @@ async def get_notice(session: AsyncSession, user: CurrentUser, notice_id: uuid.U
 
 
 async def object_to(
-    session: AsyncSession, user: CurrentUser, actor: Actor, proposal_id: uuid.UUID, data: ObjectionCreate
+    session: AsyncSession,
+    user: CurrentUser,
+    actor: Actor,
+    proposal_id: uuid.UUID,
+    data: ObjectionCreate,
+    deadline_days: int = 10,
 ) -> Objection:
     """Register an objection during the notice: it becomes a complaint and holds the decision."""
     proposal = await get_proposal(session, user, proposal_id, recompute=False)
@@ -777,6 +782,7 @@ async def object_to(
     received_on = data.received_on or today()
     complaint_id = await inputs.open_complaint(
         session,
+        user,
         actor,
         household=household,
         channel=data.channel,
@@ -785,6 +791,7 @@ async def object_to(
         reporter_name=data.reporter_name,
         reporter_contact=data.reporter_contact,
         anonymous=data.anonymous,
+        deadline_days=deadline_days,
     )
     objection = Objection(
         proposal_id=proposal.id,
@@ -810,7 +817,8 @@ async def object_to(
 async def release(
     session: AsyncSession, user: CurrentUser, actor: Actor, proposal_id: uuid.UUID, resolution: str
 ) -> Proposal:
-    """Lift the hold: every open objection is resolved with ``resolution`` (and its complaint)."""
+    """Lift the hold once every objection's complaint has been resolved in the complaint
+    register (after its recheck); ``resolution`` records the finding on the objections."""
     proposal = await get_proposal(session, user, proposal_id, recompute=False)
     check_step(proposal, S.in_notice, "release")
     if proposal.state != S.held:
@@ -820,11 +828,19 @@ async def release(
             select(Objection).where(Objection.proposal_id == proposal.id, Objection.resolved_at.is_(None))
         )
     ).all()
+    still_open = await inputs.open_complaints(session, [o.complaint_id for o in open_objections if o.complaint_id])
+    if still_open:
+        raise Conflict(
+            "the objection is still being investigated",
+            [
+                FieldError(path="complaint_id", reason=f"complaint {number} is open: resolve it after its recheck")
+                for number in still_open.values()
+            ],
+            code="objection_open",
+        )
     now = utcnow()
     for objection in open_objections:
         objection.resolution, objection.resolved_by, objection.resolved_at = resolution, user.id, now
-        if objection.complaint_id:
-            await inputs.resolve_complaint(session, actor, objection.complaint_id, resolution, today())
     step(
         session, actor, proposal, S.in_notice, "release", {"resolution": resolution, "objections": len(open_objections)}
     )

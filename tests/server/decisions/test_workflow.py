@@ -167,11 +167,20 @@ def test_objection_holds_the_decision_until_resolved(live: LiveServer) -> None:
     with live.as_user("approver") as c:
         held = c.post("/decisions/approvals", json={"proposal_ids": [pid]})
         assert held.status_code == 409
-        complaints = ok(c.get("/complaints/")) if c.get("/complaints/").status_code == 200 else None
-    if complaints is not None:
-        items = complaints["items"] if isinstance(complaints, dict) else complaints
-        assert any(item["id"] == objection["complaint_id"] for item in items)
     with live.as_user("sup1") as c:
+        complaint = ok(c.get(f"/complaints/{objection['complaint_id']}"))
+        assert complaint["household_id"] == household["id"]
+        assert complaint["visit_id"], "the objection's complaint makes the recheck urgent"
+        early = c.post(f"/decisions/proposals/{pid}/release", json={"resolution": "核查车辆已报废，异议不成立"})
+        assert early.status_code == 409
+        assert early.json()["errors"][0]["path"] == "complaint_id"
+        ok(c.post(f"/visits/{complaint['visit_id']}/cancel", json={"reason": "复核已在公示期内完成"}))
+        ok(
+            c.post(
+                f"/complaints/{objection['complaint_id']}/resolve",
+                json={"resolution": "核查车辆已报废，异议不成立", "substantiated": False},
+            )
+        )
         ok(c.post(f"/decisions/proposals/{pid}/release", json={"resolution": "核查车辆已报废，异议不成立"}))
     with live.as_user("approver") as c:
         needs_appraisal = c.post("/decisions/approvals", json={"proposal_ids": [pid]})
