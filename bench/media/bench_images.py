@@ -9,8 +9,9 @@ phone camera's output), half of them tagged EXIF orientation 6 (portrait, as pho
 
 The naive way: open, ``ImageOps.exif_transpose`` (full decode), ``thumbnail`` to 1600 and to 320
 from the full-size picture, save both as JPEG. The shipped way: `media.images.process_image`,
-which also verifies, reads EXIF and computes the perceptual hash. Runs of the two are interleaved
-and the best of ``--rounds`` rounds is kept for each, so load from other processes hurts both alike.
+which also verifies, reads EXIF and computes the perceptual hash. Runs of the two are interleaved,
+photo by photo, and the best of ``--rounds`` runs of each photo is kept, both as CPU time of the
+running thread (what one core does, the figure to quote on a shared machine) and as wall time.
 """
 
 from __future__ import annotations
@@ -76,6 +77,13 @@ def naive_renditions(data: bytes) -> tuple[bytes, bytes]:
     return out_review.getvalue(), out_thumb.getvalue()
 
 
+def draft_decode_only(data: bytes) -> None:
+    """The ceiling: only decoding the JPEG at half scale (draft mode), nothing else."""
+    with Image.open(io.BytesIO(data)) as im:
+        im.draft("RGB", (im.width // 2, im.height // 2))
+        im.load()
+
+
 def shipped_renditions(data: bytes) -> tuple[bytes, bytes]:
     """`media.images.process_image`: verification, EXIF, renditions and hash."""
     result = process_image(data)
@@ -92,11 +100,12 @@ def _psnr(a: bytes, b: bytes) -> float:
     return 99.0 if mse == 0 else 10 * __import__("math").log10(255**2 / mse)
 
 
-def _time(fn: Callable[[bytes], object], photos: list[bytes]) -> float:
-    start = time.perf_counter()
-    for data in photos:
-        fn(data)
-    return (time.perf_counter() - start) / len(photos)
+def _best(fn: Callable[[bytes], object], data: bytes, best: dict[str, float]) -> None:
+    """Run once; keep the smallest wall and CPU (this thread's) time seen for this photo."""
+    wall, cpu = time.perf_counter(), time.thread_time()
+    fn(data)
+    best["wall"] = min(best.get("wall", float("inf")), time.perf_counter() - wall)
+    best["cpu"] = min(best.get("cpu", float("inf")), time.thread_time() - cpu)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,14 +125,22 @@ def main(argv: list[str] | None = None) -> int:
     shipped_review, _ = shipped_renditions(photos[1])
     print(f"review rendition: shipped vs naive PSNR {_psnr(naive_review, shipped_review):.1f} dB")
 
-    naive_best = shipped_best = float("inf")
+    naive: list[dict[str, float]] = [{} for _ in photos]
+    shipped: list[dict[str, float]] = [{} for _ in photos]
+    ceiling: list[dict[str, float]] = [{} for _ in photos]
     for _ in range(args.rounds):
-        naive_best = min(naive_best, _time(naive_renditions, photos))
-        shipped_best = min(shipped_best, _time(shipped_renditions, photos))
-    naive_rate, shipped_rate = 1 / naive_best, 1 / shipped_best
-    print(f"naive:   {naive_rate:5.1f} photos/s/core ({naive_best * 1000:.0f} ms each)")
-    print(f"shipped: {shipped_rate:5.1f} photos/s/core ({shipped_best * 1000:.0f} ms each)")
-    print(f"ratio:   {shipped_rate / naive_rate:5.2f}×")
+        for i, data in enumerate(photos):
+            _best(naive_renditions, data, naive[i])
+            _best(shipped_renditions, data, shipped[i])
+            _best(draft_decode_only, data, ceiling[i])
+    for clock in ("cpu", "wall"):
+        naive_rate = 1 / statistics.fmean(b[clock] for b in naive)
+        shipped_rate = 1 / statistics.fmean(b[clock] for b in shipped)
+        print(
+            f"{clock:4s} time: naive {naive_rate:5.1f}/s  shipped {shipped_rate:5.1f}/s  "
+            f"ratio {shipped_rate / naive_rate:4.2f}×   "
+            f"(ceiling, half-scale decode only: {1 / statistics.fmean(b[clock] for b in ceiling):5.1f}/s)"
+        )
     return 0
 
 
