@@ -74,6 +74,12 @@ __all__ = [
 
 pillow_heif.register_heif_opener()
 
+# Pillow only *warns* between MAX_IMAGE_PIXELS and twice that. Make its bomb guard fail closed, for
+# the whole process, once: a filter installed here, rather than warnings.catch_warnings() around
+# each open, because catch_warnings swaps the process-wide filter list and is not thread-safe
+# (the pipeline runs in worker threads). The explicit pixel limit in _open is checked as well.
+warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
+
 #: Accepted formats: our name → (Pillow format name, media type of the original).
 FORMATS: dict[str, tuple[str, str]] = {
     "jpeg": ("JPEG", "image/jpeg"),
@@ -371,12 +377,7 @@ def _read_exif(
 def _open(data: bytes, fmt: str, policy: ImagePolicy) -> ImageFile.ImageFile:
     """Open (header only) with just the sniffed format's plugin; enforce the pixel limits."""
     try:
-        with warnings.catch_warnings():
-            # Pillow only *warns* between MAX_IMAGE_PIXELS and twice that; refuse instead. (The
-            # filter is process-wide and not thread-safe, so the explicit check below is what
-            # guarantees the limit; this makes Pillow's own guard fail closed as well.)
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data), formats=[FORMATS[fmt][0]])
+        im = Image.open(io.BytesIO(data), formats=[FORMATS[fmt][0]])
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageRejected("decompression_bomb", str(exc)) from None
     except Image.UnidentifiedImageError:

@@ -354,3 +354,23 @@ def test_name_and_declared_type_do_not_matter() -> None:
     assert sniff_format(encode(picture(), "PNG")) == "png"
     assert sniff_format(b"RIFF\0\0\0\0WAVEfmt ") is None
     assert sniff_format(b"\0\0\0\x18ftypavif") is None
+
+
+def test_bomb_warning_is_an_error_outside_pytest_too() -> None:
+    """Pytest turns every warning into an error; a production process must refuse bombs as well."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from media.images import ImageRejected, process_image\n"
+        "try:\n"
+        "    process_image(sys.stdin.buffer.read())\n"
+        "except ImageRejected as exc:\n"
+        "    print(exc.reason)\n"
+    )
+    bomb, _reason = HOSTILE["decompression bomb png (100 MP of zeros)"]
+    result = subprocess.run(
+        [sys.executable, "-W", "default", "-c", script], input=bomb, capture_output=True, timeout=120, check=True
+    )
+    assert result.stdout.decode().strip() == "decompression_bomb", result.stderr
