@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import case, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.auth import Role
@@ -516,7 +516,14 @@ async def import_return(session: AsyncSession, actor: Actor, month: str, content
             f"bank return refused ({len(problems)} problems); nothing was applied", problems, code="bad_return"
         )
     if updates:
-        await session.execute(update(RosterRow), updates)
+        # One driver-level executemany (ids are integers, statuses plain text on both engines).
+        connection = await session.connection()
+        sql = (
+            "UPDATE roster_row SET status = ?, failure_reason = ? WHERE id = ?"
+            if connection.dialect.name == "sqlite"
+            else "UPDATE roster_row SET status = $1, failure_reason = $2 WHERE id = $3"
+        )
+        await connection.exec_driver_sql(sql, [(u["status"], u["failure_reason"], u["id"]) for u in updates])
     counts = (
         await session.execute(
             select(RosterRow.status, func.count(), func.coalesce(func.sum(RosterRow.amount), 0))
