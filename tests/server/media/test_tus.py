@@ -8,6 +8,7 @@ import hashlib
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.server.media.conftest import (
     TUS,
@@ -19,6 +20,9 @@ from tests.server.media.conftest import (
     upload_metadata,
 )
 
+#: Tests of the protocol and of access, which do not depend on the store, run on the local one only.
+_ONE_STORE = pytest.mark.parametrize("media_backend", ["local"])
+
 
 def _photos(media: MediaWorld, visit: str, user: str = "worker1") -> dict[str, Any]:
     with media.live.as_user(user) as c:
@@ -28,6 +32,7 @@ def _photos(media: MediaWorld, visit: str, user: str = "worker1") -> dict[str, A
     return data
 
 
+@_ONE_STORE
 def test_options_advertises_the_extensions(media: MediaWorld) -> None:
     with media.live.client() as c:
         response = c.options("/uploads/")
@@ -80,6 +85,7 @@ def test_creation_with_upload(media: MediaWorld) -> None:
     assert done.headers["Upload-Offset"] == str(len(data))
 
 
+@_ONE_STORE
 def test_wrong_offset_is_409_and_changes_nothing(media: MediaWorld) -> None:
     data = jpeg_bytes(seed=3)
     with media.device_client("worker1") as c:
@@ -134,6 +140,7 @@ def test_termination_discards_bytes(media: MediaWorld) -> None:
     assert media.stored_objects() == before
 
 
+@_ONE_STORE
 def test_only_a_worker_on_a_registered_device_may_upload(media: MediaWorld) -> None:
     data = jpeg_bytes(seed=8)
     meta = upload_metadata(data, media.visits["v1"])
@@ -152,6 +159,7 @@ def test_only_a_worker_on_a_registered_device_may_upload(media: MediaWorld) -> N
     assert other_worker.json()["code"] == "visit_not_assigned"
 
 
+@_ONE_STORE
 def test_revoked_device_is_refused_mid_upload(media: MediaWorld) -> None:
     data = jpeg_bytes(seed=9)
     with media.device_client("worker1") as c:
@@ -165,6 +173,7 @@ def test_revoked_device_is_refused_mid_upload(media: MediaWorld) -> None:
     assert refused.status_code == 401
 
 
+@_ONE_STORE
 def test_other_users_cannot_see_an_upload(media: MediaWorld) -> None:
     data = jpeg_bytes(seed=10)
     with media.device_client("worker1") as c:
@@ -174,6 +183,7 @@ def test_other_users_cannot_see_an_upload(media: MediaWorld) -> None:
         assert tus_patch(c, location, 0, data).status_code == 404
 
 
+@_ONE_STORE
 def test_metadata_and_headers_are_validated(media: MediaWorld) -> None:
     data = jpeg_bytes(seed=11)
     with media.device_client("worker1") as c:
@@ -215,6 +225,7 @@ def test_expired_uploads_are_refused_and_cleaned_up(media: MediaWorld) -> None:
     assert media.stored_objects() == before
 
 
+@_ONE_STORE
 def test_unauthenticated_head_is_refused(media: MediaWorld) -> None:
     with httpx.Client(base_url=media.live.base_url) as c:
         assert c.head("/uploads/00000000-0000-0000-0000-000000000000", headers=TUS).status_code == 401
