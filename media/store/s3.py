@@ -14,6 +14,7 @@ import base64
 import hashlib
 import secrets
 import tempfile
+import urllib.parse
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import boto3
@@ -211,8 +212,11 @@ class S3Store(MediaStore):
         if content_type:
             params["ResponseContentType"] = content_type
         if filename:
-            safe = "".join(ch for ch in filename if ch.isprintable() and ch not in '"\\')
-            params["ResponseContentDisposition"] = f'inline; filename="{safe}"'
+            # An ASCII fallback plus the RFC 6266 / 5987 form for names such as 房屋.jpg.
+            ascii_name = "".join(ch for ch in filename if 32 <= ord(ch) < 127 and ch not in '"\\') or "photo"
+            params["ResponseContentDisposition"] = (
+                f"inline; filename=\"{ascii_name}\"; filename*=UTF-8''{urllib.parse.quote(filename, safe='')}"
+            )
         return self._presign_client.generate_presigned_url("get_object", Params=params, ExpiresIn=int(expires_in))
 
     # -- multipart -------------------------------------------------------------------------------

@@ -256,3 +256,19 @@ def test_open_store_urls(tmp_path: object, moto_endpoint: str) -> None:
         open_store("ftp://x")
     with pytest.raises(ValueError, match="signing_secret"):
         open_store("file:///tmp/x")
+
+
+def test_download_url_with_a_chinese_file_name(store: MediaStore) -> None:
+    data = _blob(64, seed=7)
+    key = sha256_hex(data)
+    store.put(key, data, content_type="image/jpeg")
+    url = store.download_url(key, content_type="image/jpeg", filename="房屋 外景.jpg")
+    if isinstance(store, S3Store):
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert response.read() == data
+            disposition = response.headers["Content-Disposition"]
+        assert "filename*=UTF-8''%E6%88%BF%E5%B1%8B%20%E5%A4%96%E6%99%AF.jpg" in disposition
+    else:
+        assert isinstance(store, LocalStore)
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(url).query))
+        assert store.verify_download(key, query).filename == "房屋 外景.jpg"
