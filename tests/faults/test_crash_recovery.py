@@ -90,7 +90,7 @@ async def _half_written(database_url: str) -> int:
 
 def test_sigkill_during_pushes_and_uploads(tmp_path: Path) -> None:
     config = FleetConfig(
-        devices=4, days=1, visits_per_day=3, photos_per_visit=2, photo_pixels=(480, 360), threads=4, seed=11
+        devices=3, days=1, visits_per_day=3, photos_per_visit=2, photo_pixels=(480, 360), threads=3, seed=11
     )
     result = simulate(config, work_dir=tmp_path, kill_interval=(1.5, 3.5))
     report = result.report
@@ -207,13 +207,13 @@ def test_postgres_restart_under_load(tmp_path: Path) -> None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL binaries are required under CI=true ({PG_BIN})")
         pytest.skip(f"PostgreSQL binaries not found in {PG_BIN}")
-    config = FleetConfig(devices=4, days=2, visits_per_day=2, photos_per_visit=1, threads=4, seed=23)
+    config = FleetConfig(devices=3, days=1, visits_per_day=3, photos_per_visit=1, threads=3, seed=23)
     with private_postgres() as pg:
         url = pg.create_database("recheck_restart")
         restarter: list[Restarter] = []
 
         def disturb(server: ServerProcess) -> Restarter:
-            restarter.append(Restarter(pg, config.seed, (1.0, 2.5)))
+            restarter.append(Restarter(pg, config.seed, (0.8, 2.0)))
             return restarter[0]
 
         result = simulate(config, database_url=url, work_dir=tmp_path, disturb=disturb)
