@@ -75,6 +75,7 @@ __all__ = [
     "release",
     "review",
     "today",
+    "visit_changed",
 ]
 
 #: Days a public notice runs (DOMAIN.md "After the proposal").
@@ -467,6 +468,16 @@ async def recompute_if_inputs_changed(
     if not changed:
         return None
     return msgspec.convert(changed[0].changes[-1], ProposalChange)
+
+
+async def visit_changed(session: AsyncSession, visit_id: uuid.UUID, actor: Actor) -> None:
+    """Sync calls this after a supervisor edits a capture or resolves a conflict of a visit: an
+    accepted visit without a proposal gets one (unless something still blocks it); a proposal
+    not yet approved is recomputed if an input changed."""
+    if await session.scalar(select(Proposal.id).where(Proposal.visit_id == visit_id)) is None:
+        await propose_for_visit(session, visit_id, actor)
+    else:
+        await recompute_if_inputs_changed(session, visit_id, actor)
 
 
 async def _refuse_if_changed(session: AsyncSession, actor: Actor, proposals: Sequence[Proposal]) -> None:

@@ -228,3 +228,21 @@ def accept_via_sync(live: LiveServer, visit_id: uuid.UUID, user: str = "sup1") -
     """Accept the visit through sync's review endpoint (which asks decisions for a proposal)."""
     with live.as_user(user) as c:
         ok(c.post(f"/reviews/visits/{visit_id}/accept"))
+
+
+def open_conflict(live: LiveServer, visit_id: uuid.UUID) -> None:
+    """An unresolved conflict record of the visit, as sync's merge leaves it."""
+    from server.sync.models import ConflictRecord
+
+    row = {
+        "kind": "field",
+        "entity": "capture",
+        "entity_id": uuid.uuid4(),
+        "visit_id": visit_id,
+        "field": "incomes",
+        "kept": "device",
+        "server_value": [],
+        "device_value": [],
+        "created_at": utcnow(),
+    }
+    asyncio.run(_execute(live.settings.database_url, insert(ConflictRecord).values(**row)))

@@ -9,6 +9,7 @@ from tests.server.decisions.helpers import (
     create_household,
     generate,
     ok,
+    open_conflict,
     proposal_of,
     submitted_visit,
 )
@@ -77,3 +78,15 @@ def test_missing_photo_blocks_the_proposal_until_it_arrives(live: LiveServer) ->
         assert ok(c.get("/decisions/proposals", params={"household_id": household["id"]})) == []
     skipped = generate(live)["skipped"]
     assert skipped == [{"visit_id": str(visit_id), "reason": "evidence missing: 1 photo(s) not yet received"}]
+
+
+def test_resolving_the_conflict_makes_the_proposal(live: LiveServer) -> None:
+    household = create_household(live, members=1)
+    visit_id = submitted_visit(live, household, {"outcome": "moved_away"})
+    open_conflict(live, visit_id)
+    accept_via_sync(live, visit_id)
+    with live.as_user("sup1") as c:
+        assert ok(c.get("/decisions/proposals", params={"household_id": household["id"]})) == []
+        conflicts = ok(c.get("/reviews/conflicts", params={"visit_id": str(visit_id)}))
+        ok(c.post(f"/reviews/conflicts/{conflicts[0]['id']}/resolve", json={"resolution": "keep"}))
+    assert proposal_of(live, household)["outcome"] == "cancel"
