@@ -15,7 +15,7 @@ from schemas.sync import CaptureItem, CaptureRole, ConflictRead, ConflictResolve
 from server.audit.services import record
 from server.auth.identity import Actor, CurrentUser
 from server.db.base import utcnow
-from server.decisions.services import propose_for_visit
+from server.decisions.services import propose_for_visit, visit_changed
 from server.errors import Conflict, InvalidInput, NotFound
 from server.planning.models import Visit
 from server.planning.states import transition
@@ -210,6 +210,7 @@ async def edit_capture(
         capture.updated_at = utcnow()
         record(session, actor, "capture.edit", "capture", capture.id, {"fields": sorted(outcome.apply)})
         await session.flush()
+        await visit_changed(session, capture.visit_id, actor)
     return capture_item(capture)
 
 
@@ -273,4 +274,6 @@ async def resolve_conflict(
     conflict.note = data.note
     record(session, actor, "conflict.resolve", "conflict", conflict.id, {"resolution": data.resolution})
     await session.flush()
+    if conflict.visit_id is not None:
+        await visit_changed(session, conflict.visit_id, actor)
     return conflict_read(conflict)
