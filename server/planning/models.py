@@ -23,13 +23,27 @@ class Visit(Base):
     A household has at most one scheduled visit per due date (``uq_visit_scheduled_due``), so
     generating a plan twice creates nothing new, even when two runs race. ``route_order`` and
     ``route_leg_m`` (metres from the previous stop) are set when the day's route is ordered.
+    ``area_id`` is copied from the household (see the column's note on why it has no foreign key).
     """
 
     __tablename__ = "visit"
     __table_args__ = (
-        Index("ix_visit_assignee_state", "assigned_to", "state"),
+        # Only assigned visits are looked up by worker: a plan's new (unassigned) rows skip these.
+        Index(
+            "ix_visit_assignee_state",
+            "assigned_to",
+            "state",
+            sqlite_where=text("assigned_to IS NOT NULL"),
+            postgresql_where=text("assigned_to IS NOT NULL"),
+        ),
         Index("ix_visit_area_due", "area_id", "due_on"),
-        Index("ix_visit_assignee_day", "assigned_to", "visit_on"),
+        Index(
+            "ix_visit_assignee_day",
+            "assigned_to",
+            "visit_on",
+            sqlite_where=text("assigned_to IS NOT NULL"),
+            postgresql_where=text("assigned_to IS NOT NULL"),
+        ),
         Index(
             "uq_visit_scheduled_due",
             "household_id",
@@ -42,7 +56,10 @@ class Visit(Base):
 
     id: Mapped[UuidPk]
     household_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("household.id"), index=True)
-    area_id: Mapped[int] = mapped_column(ForeignKey("area.id"))
+    # A copy of the household's area (which is checked against ``area``), kept for one-comparison
+    # scope checks. Deliberately no foreign key of its own: on PostgreSQL that check, against a
+    # few hundred area rows, cost as much as the rest of a plan's million-row insert.
+    area_id: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(String(16))
     period: Mapped[str | None] = mapped_column(String(16), default=None)
     due_on: Mapped[dt.date]
