@@ -591,7 +591,7 @@ def main() -> None:
     ap.add_argument("--updates", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--push-batch", type=int, default=100)
-    ap.add_argument("--page-limit", type=int, default=2000)
+    ap.add_argument("--page-limit", type=int, default=5000)
     ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes on PostgreSQL (SQLite: 1)")
     ap.add_argument("--seed", default="42")
     ap.add_argument("--engines", default="sqlite,postgres")

@@ -117,10 +117,25 @@ _COLUMNS = (FeedRow.payload, FeedRow.seq)
 _ID_TEXT = cast(FeedRow.entity_id, String)
 
 
+#: Per worker process: user → (their latest feed sequence, digest of their live rows). A cache
+#: only (any worker recomputes on a miss); the key changes whenever any of the user's rows does.
+_digests: dict[uuid.UUID, tuple[int | None, str]] = {}
+
+
+def _remember_digest(user_id: uuid.UUID, latest: int | None, value: str) -> None:
+    if len(_digests) >= 4096:
+        _digests.pop(next(iter(_digests)))
+    _digests[user_id] = (latest, value)
+
+
 async def _state_check(
     session: AsyncSession, user_id: uuid.UUID, request: PullRequest, msgpack: bool
 ) -> tuple[StateCheck, list[Any]]:
     """Compare the device's digest with its live feed rows; repair exactly the difference if it sent ``held``."""
+    latest = await session.scalar(select(func.max(FeedRow.seq)).where(FeedRow.user_id == user_id))
+    cached = _digests.get(user_id)
+    if request.held is None and cached is not None and cached[0] == latest:
+        return (StateCheck.ok if cached[1] == request.digest else StateCheck.mismatch), []
     rows = (
         await session.execute(
             select(FeedRow.kind, _ID_TEXT, FeedRow.version).where(
@@ -129,7 +144,9 @@ async def _state_check(
         )
     ).all()
     live = {(kind, entity_id.replace("-", "").lower()): version for kind, entity_id, version in rows}
-    if digest((k, i, v) for (k, i), v in live.items()) == request.digest:
+    server_digest = digest((k, i, v) for (k, i), v in live.items())
+    _remember_digest(user_id, latest, server_digest)
+    if server_digest == request.digest:
         return StateCheck.ok, []
     if request.held is None:
         return StateCheck.mismatch, []

@@ -238,9 +238,13 @@ class DeviceClient:
         with self.store.transaction():
             touched_captures: set[str] = set()
             removed_captures: set[str] = set()
+            upserts: list[tuple[str, str, int, bytes]] = []
             for item in response.items:
                 kind, item_id = item.kind.value, str(item.id)
                 if item.removed:
+                    if upserts:  # keep the page's order: an upsert before a removal of the same record
+                        self.store.put_items(upserts)
+                        upserts = []
                     self.store.remove_item(kind, item_id)
                     summary.removals += 1
                     if item.reason == "repair":
@@ -251,10 +255,12 @@ class DeviceClient:
                 data = (bytes(item.data) if isinstance(item.data, msgspec.Raw) else b"") or b"{}"
                 if self.transport.msgpack:
                     data = msgspec.json.encode(msgspec.msgpack.decode(data))
-                self.store.put_item(kind, item_id, item.version, data)
+                upserts.append((kind, item_id, item.version, data))
                 summary.upserts += 1
                 if kind == ItemKind.capture.value:
                     touched_captures.add(item_id)
+            if upserts:
+                self.store.put_items(upserts)
             for capture_id in touched_captures | removed_captures:
                 self._rebuild_draft(capture_id, removed=capture_id in removed_captures)
             if response.reference is not None:

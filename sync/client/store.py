@@ -129,13 +129,21 @@ class Store:
 
     def put_item(self, kind: str, item_id: str, version: int, data: bytes) -> None:
         with self.transaction() as db:
+            db.execute("DELETE FROM meta WHERE key = 'digest'")
             db.execute(
                 "INSERT OR REPLACE INTO items (kind, id, version, data) VALUES (?, ?, ?, ?)",
                 (kind, item_id, version, data),
             )
 
+    def put_items(self, rows: list[tuple[str, str, int, bytes]]) -> None:
+        """Many ``(kind, id, version, data)`` at once (a page of the feed)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM meta WHERE key = 'digest'")
+            db.executemany("INSERT OR REPLACE INTO items (kind, id, version, data) VALUES (?, ?, ?, ?)", rows)
+
     def remove_item(self, kind: str, item_id: str) -> None:
         with self.transaction() as db:
+            db.execute("DELETE FROM meta WHERE key = 'digest'")
             db.execute("DELETE FROM items WHERE kind = ? AND id = ?", (kind, item_id))
 
     def item(self, kind: str, item_id: str) -> tuple[int, bytes] | None:
@@ -151,7 +159,13 @@ class Store:
         return [(r[0], r[1], int(r[2])) for r in rows]
 
     def digest(self) -> str:
-        return digest(self.manifest())
+        """The state-check digest of every held item (kept until an item changes)."""
+        with self.transaction():
+            cached = self.get("digest")
+            if cached is None:
+                cached = digest(self.manifest())
+                self.set("digest", cached)
+            return cached
 
     def count(self, kind: str | None = None) -> int:
         if kind is None:
