@@ -124,7 +124,9 @@ def simulate(
     work.mkdir(parents=True, exist_ok=True)
     url = database_url or f"sqlite+aiosqlite:///{work / 'recheck.db'}"
     county_id = bootstrap(url)
-    plan = FaultPlan.uniform(fault_rate, delay_range=(0.01, 0.3)) if fault_rate > 0 else None
+    # every tablet keeps a connection alive: the proxy must hold one per device, and then some
+    slots = max(1024, 2 * config.devices + 64)
+    plan = FaultPlan.uniform(fault_rate, delay_range=(0.01, 0.3), max_connections=slots) if fault_rate > 0 else None
     printer = print if log else (lambda _line: None)
     with ServerProcess(url, f"file://{work / 'media'}", log_path=work / "server.log") as server:
         proxy = FaultProxy(server.port, plan, seed=config.seed) if plan else None

@@ -61,9 +61,10 @@ class FaultPlan:
     duplicate: float = 0.0
     delay_range: tuple[float, float] = (0.05, 0.5)
     """Seconds, drawn uniformly, for ``delay`` faults."""
-    max_connections: int = 256
+    max_connections: int = 1024
+    """Open client connections at once (idle kept-alive ones count: one per simulated tablet)."""
     max_message_bytes: int = 64 * 1024 * 1024
-    idle_timeout: float = 60.0
+    idle_timeout: float = 30.0
     """A connection silent this long is closed (bounds a stuck client or server)."""
 
     def __post_init__(self) -> None:

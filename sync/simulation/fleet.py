@@ -138,6 +138,7 @@ class FleetReport:
             f"client retries     {self.retries}",
             f"wall time          {self.wall_seconds:.1f} s",
             f"result             {'OK' if self.ok else 'FAILED'}",
+            *(f"  {line}" for line in self.unconverged_detail[:20]),
         ]
         return "\n".join(lines)
 
@@ -149,6 +150,8 @@ class _Device:
     user_id: str
     community: str
     client: DeviceClient
+    households: list[str] = field(default_factory=list)
+    """The households this worker visits, in order (``visits_per_day`` a day)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
     made: dict[str, str] = field(default_factory=dict)
     """capture id → visit id, for every capture this device recorded."""
@@ -290,17 +293,15 @@ class Fleet:
             code = f"{tag}-T{c // 10}-C{c}"
             area_ids[code] = self._area(code, "community", township_id, "rural")
         households_per_worker = config.visits_per_day * config.days
-        serial = 0
-        for index in range(config.devices):
+
+        def one(index: int) -> _Device:
             community = f"{tag}-T{index // config.workers_per_community // 10}-C{index // config.workers_per_community}"
             username = f"{tag}-worker{index:04d}"
             user_id = self._user(username, "worker", area_ids[community])
-            for _ in range(households_per_worker):
-                serial += 1
-                household = self._ok(
-                    self._office("POST", "/households/", json=self._household(area_ids[community], serial)), 201
-                )
-                self.households[household["id"]] = community
+            households = []
+            for n in range(households_per_worker):
+                body = self._household(area_ids[community], index * households_per_worker + n + 1)
+                households.append(self._ok(self._office("POST", "/households/", json=body), 201)["id"])
             client = DeviceClient(
                 self.work_dir / f"device-{index:04d}.sqlite",
                 self.device_url,
@@ -308,10 +309,16 @@ class Fleet:
                 backoff=Backoff(base=0.05, cap=1.0, attempts=6),
                 page_limit=500,
             )
-            device = _Device(index, username, user_id, community, client)
+            device = _Device(index, username, user_id, community, client, households=households)
             self._device_login(device)
-            self.devices.append(device)
-            self.worker_by_community.setdefault(community, []).append(device)
+            return device
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=config.threads) as pool:
+            self.devices = list(pool.map(one, range(config.devices)))
+        for device in self.devices:
+            self.worker_by_community.setdefault(device.community, []).append(device)
+            for household_id in device.households:
+                self.households[household_id] = device.community
         self.log(f"set up {len(self.devices)} devices, {len(self.households)} households in {communities} communities")
 
     def _household(self, area_id: int, serial: int) -> dict[str, Any]:
@@ -371,10 +378,8 @@ class Fleet:
         items = []
         todays = []
         for device in self.devices:
-            own = [h for h, c in self.households.items() if c == device.community]
-            per_worker = self.config.visits_per_day * self.config.days
-            mine = own[(device.index % self.config.workers_per_community) * per_worker :][:per_worker]
-            for household_id in mine[day * self.config.visits_per_day : (day + 1) * self.config.visits_per_day]:
+            per_day = self.config.visits_per_day
+            for household_id in device.households[day * per_day : (day + 1) * per_day]:
                 visit_id = by_household[household_id]
                 items.append({"visit_id": visit_id, "worker_id": device.user_id, "visit_on": on.isoformat()})
                 self.assigned[visit_id] = device
