@@ -24,6 +24,8 @@ from typing import Any
 
 import anyio.to_thread
 from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from media.images import ImageRejected, ProcessedImage, hamming, process_image
@@ -601,6 +603,8 @@ async def receive_bytes(
         await _save(ctx, progress, bytes(pending), release=False, flush_all=True)
     except _LeaseLost:
         raise Conflict.field("upload", "a newer request took over this upload", code="upload_taken_over") from None
+    except ObjectNotFound:  # another request completed or discarded the upload's parts meanwhile
+        raise Conflict.field("upload", "a newer request took over this upload", code="upload_taken_over") from None
     except BaseException:
         if not gone:
             await _release_quietly(ctx, progress)
@@ -715,8 +719,17 @@ async def _record_photo(
     assert visit is not None
     photo = await session.scalar(select(Photo).where(Photo.visit_id == visit.id, Photo.sha256 == upload.sha256))
     if photo is None:
-        photo = Photo(visit_id=visit.id, household_id=visit.household_id, sha256=upload.sha256, kind=upload.kind)
-        session.add(photo)
+        # a second upload of the same photo may be completing at this very moment: insert only if
+        # absent (a plain insert made one of the two answer 500 on the unique key), then read it
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        values = {"visit_id": visit.id, "household_id": visit.household_id, "sha256": upload.sha256}
+        await session.execute(
+            insert(Photo)
+            .values(id=uuid.uuid4(), kind=upload.kind, **values)
+            .on_conflict_do_nothing(index_elements=["visit_id", "sha256"])
+        )
+        photo = await session.scalar(select(Photo).where(Photo.visit_id == visit.id, Photo.sha256 == upload.sha256))
+        assert photo is not None
     photo.status = PhotoStatus.stored.value
     photo.reject_reason = None
     photo.filename = photo.filename or upload.filename
