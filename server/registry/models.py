@@ -42,6 +42,7 @@ class Household(Base):
         Index("ix_household_area_code", "area_id", "code"),
         Index("ix_household_benefit_amount_id", "benefit_amount", "id"),
         Index("ix_household_head_name_id", "head_name", "id"),
+        Index("ix_household_updated_at_id", "updated_at", "id"),
     )
 
     id: Mapped[UuidPk]
