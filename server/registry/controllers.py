@@ -63,9 +63,7 @@ class HouseholdController(Controller):
         q: Annotated[str | None, Parameter(max_length=100)] = None,
         sort: Annotated[
             str,
-            Parameter(
-                max_length=30, description="code, head_name, benefit_amount, updated_at; - for descending"
-            ),
+            Parameter(max_length=30, description="code, head_name, benefit_amount, updated_at; - for descending"),
         ] = "code",
         cursor: Annotated[str | None, Parameter(max_length=500)] = None,
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
@@ -92,9 +90,7 @@ class HouseholdController(Controller):
         return await services.household_read(db, household, current_user.role)
 
     @get("/{household_id:uuid}", opt=allow(*ALL_ROLES), operation_id="get_household")
-    async def get_household(
-        self, db: DbSession, current_user: Caller, household_id: uuid.UUID
-    ) -> HouseholdRead:
+    async def get_household(self, db: DbSession, current_user: Caller, household_id: uuid.UUID) -> HouseholdRead:
         household = await services.get_household(db, current_user, household_id)
         return await services.household_read(db, household, current_user.role)
 
