@@ -10,6 +10,7 @@ Create Date: 2026-11-27 16:20:00
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -23,7 +24,7 @@ _ASSIGNED = sa.text("assigned_to IS NOT NULL")
 
 
 def _indexes(partial: bool) -> None:
-    where = {"sqlite_where": _ASSIGNED, "postgresql_where": _ASSIGNED} if partial else {}
+    where: dict[str, Any] = {"sqlite_where": _ASSIGNED, "postgresql_where": _ASSIGNED} if partial else {}
     op.drop_index("ix_visit_assignee_state", table_name="visit")
     op.drop_index("ix_visit_assignee_day", table_name="visit")
     op.create_index("ix_visit_assignee_state", "visit", ["assigned_to", "state"], **where)
