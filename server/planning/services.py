@@ -662,10 +662,13 @@ def _worker_problem(
     manager: CurrentUser, info: _WorkerInfo | None, area_id: int | None, path: str, what: str = "worker"
 ) -> tuple[int, FieldError] | None:
     """Why ``info`` may not take a visit of ``area_id`` from ``manager`` (None if it may)."""
-    if info is None or info.user.role != Role.worker.value:
-        return 422, FieldError(path=path, reason=f"no such {what} (must be a field worker)")
-    if manager.role != Role.admin and not (info.areas and info.areas <= manager.visible_area_ids):
-        return 422, FieldError(path=path, reason=f"this {what} does not work in your areas")
+    # a missing account, one that is not a field worker and one outside the caller's areas get
+    # the same answer: the caller learns nothing about accounts they may not see
+    foreign = info is not None and not (
+        manager.role == Role.admin or (info.areas and info.areas <= manager.visible_area_ids)
+    )
+    if info is None or info.user.role != Role.worker.value or foreign:
+        return 422, FieldError(path=path, reason=f"no such {what} in your areas (must be a field worker)")
     if not info.user.active:
         return 422, FieldError(path=path, reason=f"this {what} is deactivated")
     if area_id is not None and area_id not in info.areas:
@@ -899,14 +902,16 @@ async def _route_worker(session: AsyncSession, user: CurrentUser, worker_id: uui
     """The worker whose route is asked for: oneself, or a worker of the caller's areas."""
     if user.role == Role.worker:
         if worker_id != user.id:
-            raise NotFound.field("worker_id", "workers see only their own route")
+            raise NotFound.field("worker_id", "no such worker in your areas")
         worker = await session.get(User, worker_id)
         assert worker is not None
         return worker
     info = (await _workers(session, [worker_id], await _area_paths(session))).get(worker_id)
-    if info is None or info.user.role != Role.worker.value:
-        raise NotFound.field("worker_id", "no such worker")
-    if user.role != Role.admin and not (info.areas and info.areas <= user.visible_area_ids):
+    if (
+        info is None
+        or info.user.role != Role.worker.value
+        or (user.role != Role.admin and not (info.areas and info.areas <= user.visible_area_ids))
+    ):
         raise NotFound.field("worker_id", "no such worker in your areas")
     return info.user
 
@@ -990,7 +995,6 @@ def _route_read(
     optimized: bool = False,
     nearest: int | None = None,
 ) -> RouteRead:
-    by_id = {r[0].id: r for r in rows}
     ordered = sorted(rows, key=lambda r: (r[0].route_order is None, r[0].route_order or 0))
     stops = [
         RouteStop(
@@ -1010,7 +1014,6 @@ def _route_read(
         )
         for n, r in enumerate(ordered, start=1)
     ]
-    del by_id
     return RouteRead(
         worker_id=worker_id,
         visit_on=day,
