@@ -59,8 +59,9 @@ def bootstrap(database_url: str) -> int:
 class Killer:
     """Kills the server with SIGKILL at seeded random moments and starts it again, until stopped."""
 
-    def __init__(self, server: ServerProcess, seed: int, interval: tuple[float, float]) -> None:
+    def __init__(self, server: ServerProcess, seed: int, interval: tuple[float, float], min_kills: int = 0) -> None:
         self.server = server
+        self.min_kills = min_kills
         self.rng = random.Random(seed)
         self.interval = interval
         self.kills = 0
@@ -78,7 +79,14 @@ class Killer:
         return self
 
     def stop(self) -> None:
-        """No more kills; the server is running again when this returns."""
+        """No more kills (after at least ``min_kills``); the server is running again when this returns.
+
+        A fast run must not end before the server was killed the promised number of times, whatever
+        the machine's speed: the kill schedule, not the fleet, decides how often it dies.
+        """
+        deadline = time.monotonic() + 300
+        while self.kills < self.min_kills and self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(120)
@@ -112,12 +120,14 @@ def simulate(
     database_url: str | None = None,
     work_dir: Path | None = None,
     kill_interval: tuple[float, float] | None = None,
+    min_kills: int = 0,
     disturb: Callable[[ServerProcess], AbstractContextManager[Any]] | None = None,
     log: bool = False,
 ) -> SimulationResult:
     """Run a whole simulation.
 
-    ``kill_interval`` (seconds) SIGKILLs the server now and then (and starts it again); ``disturb``
+    ``kill_interval`` (seconds) SIGKILLs the server now and then (and starts it again), at least
+    ``min_kills`` times before the run settles; ``disturb``
     wraps the run in any other trouble (e.g. restarting the database), given the server process.
     """
     work = work_dir or Path(tempfile.mkdtemp(prefix="recheck-sim-"))
@@ -136,7 +146,7 @@ def simulate(
                 with disturb(server) if disturb else nullcontext() as trouble:
                     calm_trouble = getattr(trouble, "stop", lambda: None)
                     if kill_interval:
-                        with Killer(server, config.seed, kill_interval) as killer:
+                        with Killer(server, config.seed, kill_interval, min_kills) as killer:
 
                             def calm() -> None:
                                 killer.stop()
