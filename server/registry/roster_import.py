@@ -20,6 +20,7 @@ import datetime as dt
 import hashlib
 import operator
 import os
+import random
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -79,12 +80,13 @@ class _OrderedIds:
 
     def __init__(self) -> None:
         self._last = 0
+        self._random = random.Random(os.urandom(16))  # uniqueness comes from time and counter
 
     def __call__(self) -> uuid.UUID:
-        now = time.time_ns() // 1_000_000 << 80
-        value = max(now | (int.from_bytes(os.urandom(4)) << 16), self._last + (1 << 16))
+        bits = self._random.getrandbits(48)
+        value = max(time.time_ns() // 1_000_000 << 80 | (bits >> 16) << 16, self._last + (1 << 16))
         self._last = value
-        value = (value & ~(0xF << 76) | (0x7 << 76)) & ~(0x3 << 62) | (0x2 << 62) | int.from_bytes(os.urandom(2))
+        value = (value & ~(0xF << 76) | (0x7 << 76)) & ~(0x3 << 62) | (0x2 << 62) | (bits & 0xFFFF)
         return uuid.UUID(int=value)
 
 
@@ -126,8 +128,9 @@ async def _select_in(session: AsyncSession, columns: Any, column: Any, values: I
     """Rows whose ``column`` is in ``values``, fetched in batches (parameter limits)."""
     rows: list[Any] = []
     ordered = list(values)
+    statement = select(*columns).where(column.in_(bindparam("values", expanding=True)))
     for chunk in _chunks(ordered):
-        rows.extend((await session.execute(select(*columns).where(column.in_(chunk)))).mappings().all())
+        rows.extend((await session.execute(statement, {"values": list(chunk)})).mappings().all())
     return rows
 
 
