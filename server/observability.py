@@ -36,9 +36,7 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(json_logs: bool = True, level: int = logging.INFO) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        JsonFormatter() if json_logs else logging.Formatter("%(levelname)s %(name)s %(message)s")
-    )
+    handler.setFormatter(JsonFormatter() if json_logs else logging.Formatter("%(levelname)s %(name)s %(message)s"))
     root = logging.getLogger("recheck")
     root.handlers[:] = [handler]
     root.setLevel(level)

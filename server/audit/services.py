@@ -28,9 +28,7 @@ def jsonable(value: Any) -> Any:
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
     """``{field: [old, new]}`` for each field whose value changed."""
     return {
-        key: [jsonable(before.get(key)), jsonable(value)]
-        for key, value in after.items()
-        if before.get(key) != value
+        key: [jsonable(before.get(key)), jsonable(value)] for key, value in after.items() if before.get(key) != value
     }
 
 

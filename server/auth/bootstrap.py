@@ -45,9 +45,7 @@ async def create_user_by_codes(
         async with make_session_factory(engine)() as session, session.begin():
             if await session.scalar(select(User.id).where(User.username == username)):
                 raise CommandError(f"user {username} exists")
-            areas = {
-                a.code: a.id for a in (await session.scalars(select(Area).where(Area.code.in_(area_codes))))
-            }
+            areas = {a.code: a.id for a in (await session.scalars(select(Area).where(Area.code.in_(area_codes))))}
             missing = [c for c in area_codes if c not in areas]
             if missing:
                 raise CommandError(f"unknown area code(s): {', '.join(missing)}")

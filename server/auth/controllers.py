@@ -56,9 +56,7 @@ class AuthController(Controller):
         return await services.login(db, settings, data, address)
 
     @post("/refresh", opt=PUBLIC, operation_id="refresh_token", status_code=200)
-    async def refresh(
-        self, db: DbSession, settings: AppSettings, data: JSONBody[RefreshRequest]
-    ) -> TokenPair:
+    async def refresh(self, db: DbSession, settings: AppSettings, data: JSONBody[RefreshRequest]) -> TokenPair:
         """Exchange a refresh token for new tokens (the old refresh token stops working)."""
         return await services.refresh(db, settings, data.refresh_token)
 
@@ -94,9 +92,7 @@ class DeviceController(Controller):
         operation_id="revoke_device",
         status_code=200,
     )
-    async def revoke(
-        self, db: DbSession, current_user: Caller, actor: AuditActor, device_id: uuid.UUID
-    ) -> DeviceRead:
+    async def revoke(self, db: DbSession, current_user: Caller, actor: AuditActor, device_id: uuid.UUID) -> DeviceRead:
         """Revoke a lost tablet: its next request is refused."""
         return _device_read(await services.revoke_device(db, current_user, actor, device_id))
 
@@ -114,9 +110,7 @@ class UserController(Controller):
         return await services.user_read(db, user)
 
     @get("/", opt=allow(Role.admin, Role.supervisor, Role.approver, Role.auditor), operation_id="list_users")
-    async def list_users(
-        self, db: DbSession, current_user: Caller, role: Role | None = None
-    ) -> list[UserRead]:
+    async def list_users(self, db: DbSession, current_user: Caller, role: Role | None = None) -> list[UserRead]:
         """Accounts within your areas, optionally of one role."""
         return [await services.user_read(db, u) for u in await services.list_users(db, current_user, role)]
 

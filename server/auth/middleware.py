@@ -20,9 +20,7 @@ __all__ = ["TokenAuthMiddleware"]
 class TokenAuthMiddleware(AbstractAuthenticationMiddleware):
     """Resolves ``Authorization: Bearer <access token>`` into a :class:`CurrentUser`."""
 
-    async def authenticate_request(
-        self, connection: ASGIConnection[Any, Any, Any, Any]
-    ) -> AuthenticationResult:
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
         header = connection.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:

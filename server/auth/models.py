@@ -35,9 +35,7 @@ class UserArea(Base):
 
     __tablename__ = "user_area"
 
-    user_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True
-    )
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True)
     area_id: Mapped[int] = mapped_column(ForeignKey("area.id"), primary_key=True)
 
 

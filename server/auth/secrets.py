@@ -68,9 +68,7 @@ def issue_access_token(
 def decode_access_token(key: str, token: str) -> dict[str, Any] | None:
     """The token's claims, or ``None`` if it is forged, expired or not an access token."""
     try:
-        claims: dict[str, Any] = jwt.decode(
-            token, key, algorithms=["HS256"], options={"require": ["exp", "sub"]}
-        )
+        claims: dict[str, Any] = jwt.decode(token, key, algorithms=["HS256"], options={"require": ["exp", "sub"]})
     except jwt.PyJWTError:
         return None
     return claims if claims.get("typ") == "access" else None

@@ -57,15 +57,11 @@ async def visible_area_ids(session: AsyncSession, area_ids: list[int]) -> frozen
 
 
 async def _area_ids(session: AsyncSession, user_id: uuid.UUID) -> list[int]:
-    rows = await session.scalars(
-        select(UserArea.area_id).where(UserArea.user_id == user_id).order_by(UserArea.area_id)
-    )
+    rows = await session.scalars(select(UserArea.area_id).where(UserArea.user_id == user_id).order_by(UserArea.area_id))
     return list(rows.all())
 
 
-async def resolve_user(
-    session: AsyncSession, user_id: uuid.UUID, device_id: uuid.UUID | None
-) -> CurrentUser | None:
+async def resolve_user(session: AsyncSession, user_id: uuid.UUID, device_id: uuid.UUID | None) -> CurrentUser | None:
     """The current user for a valid token, or ``None`` if the account or the device is no longer usable."""
     user = await session.get(User, user_id)
     if user is None or not user.active:
@@ -101,9 +97,7 @@ async def _check_rate(session: AsyncSession, settings: Settings, keys: dict[str,
     since = utcnow() - dt.timedelta(minutes=settings.login_window_minutes)
     for key, limit in keys.items():
         count = await session.scalar(
-            select(func.count())
-            .select_from(LoginAttempt)
-            .where(LoginAttempt.key == key, LoginAttempt.at >= since)
+            select(func.count()).select_from(LoginAttempt).where(LoginAttempt.key == key, LoginAttempt.at >= since)
         )
         if (count or 0) >= limit:
             raise RateLimited(
@@ -112,9 +106,7 @@ async def _check_rate(session: AsyncSession, settings: Settings, keys: dict[str,
             )
 
 
-async def _tokens(
-    session: AsyncSession, settings: Settings, user: User, device_id: uuid.UUID | None
-) -> TokenPair:
+async def _tokens(session: AsyncSession, settings: Settings, user: User, device_id: uuid.UUID | None) -> TokenPair:
     access, expires_in = issue_access_token(
         settings.secret_key, user.id, user.role, device_id, settings.access_token_minutes
     )
@@ -173,9 +165,7 @@ async def login(session: AsyncSession, settings: Settings, data: LoginRequest, a
 
 async def refresh(session: AsyncSession, settings: Settings, refresh_token: str) -> TokenPair:
     """Rotate a refresh token. A revoked device or account, or a used token, is refused."""
-    stored = await session.scalar(
-        select(RefreshToken).where(RefreshToken.token_hash == hash_secret(refresh_token))
-    )
+    stored = await session.scalar(select(RefreshToken).where(RefreshToken.token_hash == hash_secret(refresh_token)))
     if stored is None or stored.revoked_at is not None or stored.expires_at <= utcnow():
         raise Unauthorized("refresh token is invalid, used or expired", code="bad_refresh_token")
     if await resolve_user(session, stored.user_id, stored.device_id) is None:
@@ -187,16 +177,12 @@ async def refresh(session: AsyncSession, settings: Settings, refresh_token: str)
 
 
 async def logout(session: AsyncSession, refresh_token: str) -> None:
-    stored = await session.scalar(
-        select(RefreshToken).where(RefreshToken.token_hash == hash_secret(refresh_token))
-    )
+    stored = await session.scalar(select(RefreshToken).where(RefreshToken.token_hash == hash_secret(refresh_token)))
     if stored is not None and stored.revoked_at is None:
         stored.revoked_at = utcnow()
 
 
-async def register_device(
-    session: AsyncSession, user: CurrentUser, actor: Actor, name: str
-) -> DeviceRegistered:
+async def register_device(session: AsyncSession, user: CurrentUser, actor: Actor, name: str) -> DeviceRegistered:
     """Register a tablet for the calling user; the secret is returned once."""
     secret = new_secret()
     device = Device(id=uuid.uuid4(), user_id=user.id, name=name, secret_hash=hash_secret(secret))
@@ -220,9 +206,7 @@ async def list_devices(session: AsyncSession, user: CurrentUser) -> list[Device]
     return [d for d in devices if await _device_visible(session, user, d)]
 
 
-async def revoke_device(
-    session: AsyncSession, user: CurrentUser, actor: Actor, device_id: uuid.UUID
-) -> Device:
+async def revoke_device(session: AsyncSession, user: CurrentUser, actor: Actor, device_id: uuid.UUID) -> Device:
     """Revoke a lost tablet: its next request and refresh are refused; what it synced stays."""
     device = await session.get(Device, device_id)
     if device is None or not await _device_visible(session, user, device):

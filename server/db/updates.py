@@ -11,9 +11,7 @@ from server.audit.services import jsonable
 __all__ = ["apply_changes"]
 
 
-def apply_changes(
-    model: Any, data: msgspec.Struct, *, skip: tuple[str, ...] = ("version",)
-) -> dict[str, list[Any]]:
+def apply_changes(model: Any, data: msgspec.Struct, *, skip: tuple[str, ...] = ("version",)) -> dict[str, list[Any]]:
     """Set each field of ``data`` that is not ``UNSET`` on ``model``; return ``{field: [old, new]}``."""
     changes: dict[str, list[Any]] = {}
     for name in data.__struct_fields__:

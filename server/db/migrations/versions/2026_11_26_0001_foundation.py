@@ -41,9 +41,7 @@ def upgrade() -> None:
 
     op.create_table(
         "audit_event",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("at", server.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("actor_id", sa.Uuid(), nullable=True),
         sa.Column("actor_role", sa.String(length=16), nullable=True),
@@ -224,15 +222,9 @@ def upgrade() -> None:
         sa.Column("created_at", server.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", server.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["area_id"], ["area.id"], name=op.f("fk_visit_area_id_area")),
-        sa.ForeignKeyConstraint(
-            ["assigned_to"], ["user_account.id"], name=op.f("fk_visit_assigned_to_user_account")
-        ),
-        sa.ForeignKeyConstraint(
-            ["household_id"], ["household.id"], name=op.f("fk_visit_household_id_household")
-        ),
-        sa.ForeignKeyConstraint(
-            ["partner_id"], ["user_account.id"], name=op.f("fk_visit_partner_id_user_account")
-        ),
+        sa.ForeignKeyConstraint(["assigned_to"], ["user_account.id"], name=op.f("fk_visit_assigned_to_user_account")),
+        sa.ForeignKeyConstraint(["household_id"], ["household.id"], name=op.f("fk_visit_household_id_household")),
+        sa.ForeignKeyConstraint(["partner_id"], ["user_account.id"], name=op.f("fk_visit_partner_id_user_account")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_visit")),
     )
     with op.batch_alter_table("visit", schema=None) as batch_op:
