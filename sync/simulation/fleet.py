@@ -507,6 +507,7 @@ class Fleet:
         def auth() -> dict[str, str]:
             return {**base, "Authorization": f"Bearer {device.client.store.get('access_token')}"}
 
+        stuck = [0]
         for _attempt in range(8):
             try:
                 location = device.client.store.get(key)
@@ -532,6 +533,16 @@ class Fleet:
                     continue
                 if head.status_code in (404, 410):
                     device.client.store.set(key, "")  # expired or discarded: start again
+                    continue
+                if head.status_code == 423:
+                    # all bytes in, completion pending: after a second wait the completer is taken for
+                    # dead (its lease would hold a minute): discard the upload and send the photo again
+                    device.upload_log[sha] = "HEAD 423"
+                    stuck[0] += 1
+                    if stuck[0] >= 2:
+                        http.delete(location, headers=auth())
+                        device.client.store.set(key, "")
+                        stuck[0] = 0
                     continue
                 if head.status_code != 200:
                     time.sleep(0.05)
