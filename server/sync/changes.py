@@ -197,25 +197,28 @@ def _removal_reason(state: str | None) -> str:
     return "reassigned" if state in ACTIVE_STATES else "out_of_scope"
 
 
-def visit_payload(v: Any) -> bytes:
-    return _json.encode(
-        VisitItem(
-            id=v.id,
-            household_id=v.household_id,
-            state=v.state,
-            version=v.version,
-            reason=v.reason,
-            due_on=v.due_on,
-            assigned_to=v.assigned_to,
-            partner_id=v.partner_id,
-            priority=v.priority or 0,
-            period=v.period,
-            visit_on=v.visit_on,
-            route_order=v.route_order,
-            return_comment=v.return_comment,
-            route_leg_m=v.route_leg_m,
-        )
+def visit_item(v: Any) -> VisitItem:
+    """The visit as the tablet holds it (the feed payload and the review answer both use this)."""
+    return VisitItem(
+        id=v.id,
+        household_id=v.household_id,
+        state=v.state,
+        version=v.version,
+        reason=v.reason,
+        due_on=v.due_on,
+        assigned_to=v.assigned_to,
+        partner_id=v.partner_id,
+        priority=v.priority or 0,
+        period=v.period,
+        visit_on=v.visit_on,
+        route_order=v.route_order,
+        return_comment=v.return_comment,
+        route_leg_m=v.route_leg_m,
     )
+
+
+def visit_payload(v: Any) -> bytes:
+    return _json.encode(visit_item(v))
 
 
 def capture_payload(c: Any) -> bytes:

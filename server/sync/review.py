@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.capture import Capture, CapturePatch
-from schemas.sync import CaptureItem, CaptureRole, ConflictRead, ConflictResolve, VisitItem, VisitReview
+from schemas.sync import CaptureItem, CaptureRole, ConflictRead, ConflictResolve, VisitReview
 from server.audit.services import record
 from server.auth.identity import Actor, CurrentUser
 from server.db.base import utcnow
@@ -21,6 +21,7 @@ from server.planning.models import Visit
 from server.planning.states import transition
 from server.registry.models import Household
 from server.sync.apply import apply_capture_patch, merge_form
+from server.sync.changes import visit_item
 from server.sync.evidence import evidence_for
 from server.sync.models import CaptureRecord, ConflictRecord
 from sync.merge import CAPTURE_RULES, MergeOutcome
@@ -83,25 +84,6 @@ def conflict_read(c: ConflictRecord) -> ConflictRead:
     )
 
 
-def _visit_item(v: Visit) -> VisitItem:
-    return VisitItem(
-        id=v.id,
-        household_id=v.household_id,
-        state=v.state,
-        version=v.version,
-        reason=v.reason,
-        due_on=v.due_on,
-        assigned_to=v.assigned_to,
-        partner_id=v.partner_id,
-        priority=v.priority or 0,
-        period=v.period,
-        visit_on=v.visit_on,
-        route_order=v.route_order,
-        return_comment=v.return_comment,
-        route_leg_m=v.route_leg_m,
-    )
-
-
 async def visit_review(session: AsyncSession, user: CurrentUser, visit_id: uuid.UUID) -> VisitReview:
     """A visit with all its captures, its open conflict records and the photos still missing."""
     visit = await _visit(session, user, visit_id)
@@ -114,7 +96,7 @@ async def visit_review(session: AsyncSession, user: CurrentUser, visit_id: uuid.
     evidence = await evidence_for(session, [visit.id])
     skews = [c.clock_offset_ms for c in captures if c.clock_skew and c.clock_offset_ms is not None]
     return VisitReview(
-        visit=_visit_item(visit),
+        visit=visit_item(visit),
         captures=[capture_item(c) for c in captures],
         conflicts=[conflict_read(c) for c in conflicts.all()],
         missing_photos=evidence[0].missing if evidence else [],
