@@ -14,7 +14,6 @@ import asyncio
 import csv
 import datetime as dt
 import io
-import socket
 import sys
 import time
 import uuid
@@ -24,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from sqlalchemy import select
 
-from bench.decisions.common import database, seed
+from bench.decisions.common import database, postgres_up, seed
 from server.auth.identity import Actor
 from server.db.base import utcnow
 from server.db.session import make_engine, make_session_factory
@@ -139,14 +138,6 @@ async def _run(url: str) -> dict[str, float | int]:
     return figures
 
 
-def _postgres_up() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
-    except OSError:
-        return False
-    return True
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--households", type=int, default=100_000)
@@ -154,7 +145,7 @@ def main() -> None:
     args = parser.parse_args()
     engines = ["sqlite", "postgres"] if args.engine == "both" else [args.engine]
     for name in engines:
-        if name == "postgres" and not _postgres_up():
+        if name == "postgres" and not postgres_up():
             print("postgres   skipped: nothing listening on 127.0.0.1:5432")
             continue
         with database(name) as url:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import random
+import socket
 import tempfile
 import time
 import uuid
@@ -36,6 +37,15 @@ async def _admin(sql: str) -> None:
             await connection.execute(text(sql))
     finally:
         await engine.dispose()
+
+
+def postgres_up() -> bool:
+    """True when a PostgreSQL server listens on 127.0.0.1:5432."""
+    try:
+        socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
+    except OSError:
+        return False
+    return True
 
 
 @contextmanager
