@@ -39,7 +39,7 @@ from schemas.registry import Category, Health, IncomeKind, LabourCapacity, Resid
 from server.audit.services import record
 from server.auth.identity import Actor, CurrentUser
 from server.db.base import utcnow
-from server.decisions.bulk import fast_insert
+from server.decisions.bulk import fast_insert, paused_gc
 from server.decisions.models import Proposal
 from server.media.models import Photo
 from server.planning.complaints import create_complaint
@@ -448,13 +448,13 @@ _INCOMES = msgspec.json.Decoder(list[_IncomeRow])
 
 @dataclass(slots=True)
 class RawBatch:
-    """Everything one batch of visits needs, as plain picklable rows (so the pure part of the
-    work can run in another process, see :func:`build_inputs`)."""
+    """Everything one batch of visits needs, as plain picklable rows; members and incomes stay
+    JSON text until :func:`build_inputs` decodes them (inside the caller's paused collector)."""
 
     visits: list[_VisitRow]
     households: dict[uuid.UUID, _HouseholdRow]
-    members: dict[uuid.UUID, list[_MemberRow]]
-    incomes: dict[uuid.UUID, list[_IncomeRow]]
+    members: dict[uuid.UUID, str]
+    incomes: dict[uuid.UUID, str]
     history: dict[uuid.UUID, list[_HistoryRow]]
     captures: dict[uuid.UUID, tuple[int, dict[str, Any]]]
 
@@ -493,10 +493,10 @@ FROM household h WHERE h.id = ANY($1::uuid[])
 
 async def _households(
     connection: AsyncConnection, household_ids: Sequence[uuid.UUID]
-) -> tuple[dict[uuid.UUID, _HouseholdRow], dict[uuid.UUID, list[_MemberRow]], dict[uuid.UUID, list[_IncomeRow]]]:
+) -> tuple[dict[uuid.UUID, _HouseholdRow], dict[uuid.UUID, str], dict[uuid.UUID, str]]:
     households: dict[uuid.UUID, _HouseholdRow] = {}
-    members: dict[uuid.UUID, list[_MemberRow]] = {}
-    incomes: dict[uuid.UUID, list[_IncomeRow]] = {}
+    members: dict[uuid.UUID, str] = {}
+    incomes: dict[uuid.UUID, str] = {}
     if not household_ids:
         return households, members, incomes
     if connection.dialect.name == "sqlite":
@@ -507,12 +507,13 @@ async def _households(
     else:
         by_key = {str(h): h for h in household_ids}
         result = await connection.exec_driver_sql(_HOUSEHOLDS_POSTGRES, (list(household_ids),))
-    for row in result.all():
-        key, category, residence, amount, area_id, version, member_json, income_json = tuple(row)
-        household_id = by_key[key if isinstance(key, str) else str(key)]
-        households[household_id] = _HouseholdRow(household_id, category, residence, amount, area_id, version)
-        members[household_id] = _MEMBERS.decode(member_json)
-        incomes[household_id] = _INCOMES.decode(income_json)
+    with paused_gc():
+        for row in result.all():
+            key, category, residence, amount, area_id, version, member_json, income_json = tuple(row)
+            household_id = by_key[key if isinstance(key, str) else str(key)]
+            households[household_id] = _HouseholdRow(household_id, category, residence, amount, area_id, version)
+            members[household_id] = member_json
+            incomes[household_id] = income_json
     return households, members, incomes
 
 
@@ -563,8 +564,8 @@ def build_inputs(batch: RawBatch, rule_version: str, today: dt.date) -> dict[uui
         situation = situation_from_capture(
             capture,
             household,
-            batch.members.get(visit.household_id, no_rows),
-            batch.incomes.get(visit.household_id, no_rows),
+            _MEMBERS.decode(batch.members.get(visit.household_id, "[]")),
+            _INCOMES.decode(batch.incomes.get(visit.household_id, "[]")),
             failed_attempts=failed,
             phase_out_months_paid=paid,
         )

@@ -42,7 +42,7 @@ from server.audit.models import AuditEvent
 from server.audit.services import record
 from server.auth.identity import Actor, CurrentUser
 from server.db.base import utcnow
-from server.decisions import inputs
+from server.decisions import bulk, inputs
 from server.decisions.bulk import fast_insert
 from server.decisions.models import Approval, CommunityAppraisal, Objection, Proposal, PublicNotice, RuleSet
 from server.decisions.policy import SituationError, propose
@@ -284,47 +284,26 @@ def compute_batch(batch: inputs.RawBatch, rules: ProgrammeRules, day: dt.date) -
     return out
 
 
-async def generate(
-    session: AsyncSession,
-    actor: Actor,
-    *,
-    user: CurrentUser | None = None,
-    area_id: int | None = None,
-    visit_ids: Sequence[uuid.UUID] | None = None,
-    on: dt.date | None = None,
-) -> GenerateResultRead:
-    """Make proposals for accepted visits that have none (idempotent), in batches.
+@dataclass(slots=True)
+class _Prepared:
+    """One batch's proposals and their audit entries as driver records, ready to write."""
 
-    Visits with an unresolved conflict or missing evidence are skipped (listed, at most 500).
-    ``follow_up`` proposals (nobody home, refused) plan a follow-up visit. Each batch is read
-    with a few set-based queries and written with driver-level bulk inserts; for large runs the
-    pure part (:func:`compute_batch`) runs in a worker process while the next batch is read.
+    proposals: bulk.Prepared
+    audits: bulk.Prepared
+    follow: list[tuple[uuid.UUID, uuid.UUID, int]]
+    skipped: list[tuple[uuid.UUID, str]]
+
+
+def _prepare_batch(
+    batch: inputs.RawBatch, rules: ProgrammeRules, day: dt.date, actor: Actor, dialect: str
+) -> _Prepared:
+    """:func:`compute_batch` plus one audit entry per proposal, both as driver records.
+
+    The collector is paused throughout: the situations, engine results and row dicts built
+    here all die when this returns, and only the plain records live on until they are written.
     """
-    started = time.perf_counter()
-    day = on or today()
-    query = (
-        select(Visit.id, Visit.household_id, Visit.area_id, Visit.version, Visit.visit_on)
-        .outerjoin(Proposal, Proposal.visit_id == Visit.id)
-        .where(Visit.state == "accepted", Proposal.id.is_(None))
-    )
-    if area_id is not None:
-        area = await session.get(Area, area_id)
-        if area is None or (user is not None and not user.can_see_area(area_id)):
-            raise NotFound.field("$.area_id", "no such area in your areas")
-        query = query.where(Visit.area_id.in_(select(Area.id).where(Area.path.startswith(area.path))))
-    if user is not None:
-        query = query.where(Visit.area_id.in_(user.visible_area_ids))
-    if visit_ids is not None:
-        query = query.where(Visit.id.in_(list(visit_ids)))
-    visits = (await (await session.connection()).execute(query.order_by(Visit.id))).all()
-    rules = await current_rules(session)
-    skipped: list[SkippedVisit] = []
-    counts = {"created": 0, "follow_ups": 0}
-
-    async def write(computed: _Computed) -> None:
-        skipped.extend(SkippedVisit(visit_id=k, reason=why) for k, why in computed.skipped)
-        if not computed.rows:
-            return
+    with bulk.paused_gc():
+        computed = compute_batch(batch, rules, day)
         now = utcnow()
         audits = [
             _audit_row(
@@ -343,19 +322,65 @@ async def generate(
             )
             for row in computed.rows
         ]
-        connection = await session.connection()
-        await fast_insert(connection, Proposal.__table__, computed.rows)  # type: ignore[arg-type]
-        await fast_insert(connection, AuditEvent.__table__, audits)  # type: ignore[arg-type]
-        counts["follow_ups"] += await inputs.schedule_follow_ups(session, actor, computed.follow, day)
-        counts["created"] += len(computed.rows)
+        return _Prepared(
+            proposals=bulk.prepare(Proposal.__table__, computed.rows, dialect),  # type: ignore[arg-type]
+            audits=bulk.prepare(AuditEvent.__table__, audits, dialect),  # type: ignore[arg-type]
+            follow=computed.follow,
+            skipped=computed.skipped,
+        )
+
+
+async def generate(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    user: CurrentUser | None = None,
+    area_id: int | None = None,
+    visit_ids: Sequence[uuid.UUID] | None = None,
+    on: dt.date | None = None,
+) -> GenerateResultRead:
+    """Make proposals for accepted visits that have none (idempotent), in batches.
+
+    Visits with an unresolved conflict or missing evidence are skipped (listed, at most 500).
+    ``follow_up`` proposals (nobody home, refused) plan a follow-up visit. Each batch is read
+    with a few set-based queries, computed by the pure :func:`compute_batch` and written with
+    driver-level bulk inserts (:mod:`server.decisions.bulk`), one audit entry per proposal.
+    """
+    started = time.perf_counter()
+    day = on or today()
+    query = (
+        select(Visit.id, Visit.household_id, Visit.area_id, Visit.version, Visit.visit_on)
+        .outerjoin(Proposal, Proposal.visit_id == Visit.id)
+        .where(Visit.state == "accepted", Proposal.id.is_(None))
+    )
+    if area_id is not None:
+        area = await session.get(Area, area_id)
+        if area is None or (user is not None and not user.can_see_area(area_id)):
+            raise NotFound.field("$.area_id", "no such area in your areas")
+        query = query.where(Visit.area_id.in_(select(Area.id).where(Area.path.startswith(area.path))))
+    if user is not None:
+        query = query.where(Visit.area_id.in_(user.visible_area_ids))
+    if visit_ids is not None:
+        query = query.where(Visit.id.in_(list(visit_ids)))
+    connection = await session.connection()
+    found = await connection.execute(query.order_by(Visit.id))
+    with bulk.paused_gc():  # 100,000 rows: the collector would walk the growing list again and again
+        visits = found.all()
+    rules = await current_rules(session)
+    skipped: list[SkippedVisit] = []
+    created = follow_ups = 0
 
     for start in range(0, len(visits), inputs.BATCH):
         chunk = visits[start : start + inputs.BATCH]
         blocked = await _blocked(session, [v.id for v in chunk])
         skipped.extend(SkippedVisit(visit_id=k, reason=why) for k, why in blocked.items())
         batch = await inputs.load_raw(session, [v for v in chunk if v.id not in blocked])
-        await write(compute_batch(batch, rules, day))
-    created, follow_ups = counts["created"], counts["follow_ups"]
+        prepared = _prepare_batch(batch, rules, day, actor, connection.dialect.name)
+        skipped.extend(SkippedVisit(visit_id=k, reason=why) for k, why in prepared.skipped)
+        await bulk.insert(connection, prepared.proposals)
+        await bulk.insert(connection, prepared.audits)
+        follow_ups += await inputs.schedule_follow_ups(session, actor, prepared.follow, day)
+        created += len(prepared.proposals.records)
     return GenerateResultRead(
         created=created, follow_ups=follow_ups, skipped=skipped[:500], seconds=round(time.perf_counter() - started, 3)
     )
