@@ -50,6 +50,7 @@ __all__ = [
     "allowed",
     "can_transition",
     "check_transition",
+    "move",
     "touch",
     "transition",
 ]
@@ -134,6 +135,20 @@ def transition(
     Raises:
         IllegalTransition: the move is not in :data:`TRANSITIONS` (409, path ``state``).
     """
+    entry = move(visit, to_state, reason, changes=changes)
+    record(session, actor, "transition", "visit", visit.id, entry)
+    return visit
+
+
+def move(
+    visit: Visit, to_state: VisitState | str, reason: str | None = None, *, changes: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The state change of :func:`transition` without its audit entry, which is returned instead
+    (for callers that write many entries in one statement, like a sync push).
+
+    Raises:
+        IllegalTransition: the move is not in :data:`TRANSITIONS` (409, path ``state``).
+    """
     target = VisitState(to_state)
     check_transition(visit, target)
     before = visit.state
@@ -144,5 +159,4 @@ def transition(
     entry: dict[str, Any] = {"state": [before, target.value], **(changes or {})}
     if reason:
         entry["reason"] = reason
-    record(session, actor, "transition", "visit", visit.id, entry)
-    return visit
+    return entry

@@ -50,9 +50,10 @@ from schemas.sync import (
 from server.audit.models import AuditEvent
 from server.audit.services import record
 from server.auth.identity import Actor, CurrentUser
+from server.db.base import core_table
 from server.errors import InvalidInput
 from server.planning.models import Visit
-from server.planning.states import can_transition, transition
+from server.planning.states import can_transition, move
 from server.registry.models import Household, Member
 from server.sync.changes import HOUSEHOLD_MERGE_FIELDS, set_field_source
 from server.sync.evidence import evidence_for, photo_refs, register_photos
@@ -376,7 +377,7 @@ async def _apply_capture(batch: _Batch, index: int, m: CaptureMutation) -> Mutat
             and visit.state != "submitted"
             and can_transition(visit.state, "submitted")
         ):
-            transition(visit, "submitted", batch.actor, batch.session, "capture submitted from the device")
+            batch.note("transition", "visit", visit.id, move(visit, "submitted", "capture submitted from the device"))
     conflicts = await _conflict_records(batch, m, "capture", visit.id, outcome)
     if changed:
         batch.note(
@@ -514,9 +515,9 @@ async def _apply_batch(
         )
     batch.audit.extend(await register_photos(session, batch.new_photos, batch.actor, now))
     if batch.receipts:
-        await session.execute(insert(MutationReceipt), batch.receipts)
+        await session.execute(insert(core_table(MutationReceipt)), batch.receipts)
     if batch.audit:
-        await session.execute(insert(AuditEvent), batch.audit)
+        await session.execute(insert(core_table(AuditEvent)), batch.audit)
     return results, batch.touched_visits
 
 

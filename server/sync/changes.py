@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session, UOWTransaction
 from schemas.auth import Role
 from schemas.sync import FeedItem, HouseholdItem, IncomeLine, ItemKind, MemberItem, VisitItem
 from server.auth.models import User
-from server.db.base import utcnow
+from server.db.base import core_table, utcnow
 from server.planning.models import Visit
 from server.registry.masking import mask_id_number, sees_full_id_number
 from server.registry.models import Household, IncomeItem, Member
@@ -447,7 +447,7 @@ def write_feed(session: Session, dirty: _Dirty) -> None:
 def _upsert(session: Session, model: Any, keys: list[str]) -> Any:
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(model)
+    statement = insert(core_table(model))
     columns = [c.name for c in model.__table__.columns if c.name not in keys]
     return statement.on_conflict_do_update(
         index_elements=keys, set_={name: statement.excluded[name] for name in columns}

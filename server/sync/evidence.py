@@ -19,6 +19,7 @@ from schemas.capture import Capture
 from schemas.media import PhotoKind, PhotoStatus
 from schemas.sync import EvidenceStatus
 from server.auth.identity import Actor
+from server.db.base import core_table
 from server.media.models import Photo
 from server.planning.models import Visit
 from server.sync.models import CaptureRecord
@@ -74,7 +75,7 @@ async def register_photos(
         )
         added.setdefault(visit_id, []).append(sha)
     if rows:
-        await session.execute(insert(Photo), rows)
+        await session.execute(insert(core_table(Photo)), rows)
     return [
         {
             "at": now,

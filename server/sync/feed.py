@@ -10,9 +10,9 @@ still appear later (ARCHITECTURE rule 1).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import uuid
+import weakref
 from typing import Any
 
 import msgspec
@@ -35,16 +35,26 @@ from sync.reference import reference_data
 __all__ = ["clock_offset_ms", "pull", "purge_removals", "record_device_contact", "writer"]
 
 
-_sqlite_writes = asyncio.Lock()
+#: Sync write transactions a worker process runs at once, per engine. SQLite has one writer at a
+#: time anyway, and waiting here is far cheaper than its busy handler's sleep-and-retry under many
+#: devices. On PostgreSQL two: one computes while the other waits on the database. More would only
+#: interleave their CPU work on the one event loop, and a push that holds the feed counter's lock
+#: (to its commit) would wait for other pushes' Python work while every other writer waits on it.
+_WRITERS = {"sqlite": 1, "postgresql": 2}
+_writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-def writer(factory: async_sessionmaker[AsyncSession]) -> Any:
-    """On SQLite, sync writes in this process take turns: SQLite has one writer at a time anyway,
-    and waiting here is far cheaper than its busy handler's sleep-and-retry under many devices."""
+def writer(factory: async_sessionmaker[AsyncSession]) -> asyncio.Semaphore:
+    """The per-process gate sync write transactions pass through (see :data:`_WRITERS`)."""
     engine = factory.kw.get("bind")
-    if engine is not None and engine.dialect.name == "sqlite":
-        return _sqlite_writes
-    return contextlib.nullcontext()
+    dialect = engine.dialect.name if engine is not None else "sqlite"
+    # one gate per event loop: tests run several servers in one process
+    gates = _writers.setdefault(asyncio.get_running_loop(), {})
+    if dialect not in gates:
+        gates[dialect] = asyncio.Semaphore(_WRITERS.get(dialect, 2))
+    return gates[dialect]
 
 
 def clock_offset_ms(device_time: dt.datetime, received_at: dt.datetime) -> int:
