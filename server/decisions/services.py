@@ -8,10 +8,12 @@ Bulk paths (:func:`generate`, :func:`approve`) load and write in batches.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import functools
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -299,35 +301,55 @@ def _prepare_batch(
 ) -> _Prepared:
     """:func:`compute_batch` plus one audit entry per proposal, both as driver records.
 
-    The collector is paused throughout: the situations, engine results and row dicts built
-    here all die when this returns, and only the plain records live on until they are written.
+    The collector is paused meanwhile: the situations, engine results and row dicts of a batch
+    are a few hundred thousand objects that would otherwise be walked again and again. They
+    die when :func:`_records` returns, before the collector resumes; only the records live on.
     """
     with bulk.paused_gc():
-        computed = compute_batch(batch, rules, day)
-        now = utcnow()
-        audits = [
-            _audit_row(
-                actor,
-                "propose",
-                "proposal",
-                row["id"],
-                {
-                    "state": [None, row["state"]],
-                    "visit_id": str(row["visit_id"]),
-                    "outcome": row["outcome"],
-                    "new_amount": row["new_amount"],
-                    "rule_version": rules.version,
-                },
-                now,
-            )
-            for row in computed.rows
-        ]
-        return _Prepared(
-            proposals=bulk.prepare(Proposal.__table__, computed.rows, dialect),  # type: ignore[arg-type]
-            audits=bulk.prepare(AuditEvent.__table__, audits, dialect),  # type: ignore[arg-type]
-            follow=computed.follow,
-            skipped=computed.skipped,
+        return _records(batch, rules, day, actor, dialect)
+
+
+def _records(batch: inputs.RawBatch, rules: ProgrammeRules, day: dt.date, actor: Actor, dialect: str) -> _Prepared:
+    computed = compute_batch(batch, rules, day)
+    now = utcnow()
+    audits = [
+        _audit_row(
+            actor,
+            "propose",
+            "proposal",
+            row["id"],
+            {
+                "state": [None, row["state"]],
+                "visit_id": str(row["visit_id"]),
+                "outcome": row["outcome"],
+                "new_amount": row["new_amount"],
+                "rule_version": rules.version,
+            },
+            now,
         )
+        for row in computed.rows
+    ]
+    return _Prepared(
+        proposals=bulk.prepare(Proposal.__table__, computed.rows, dialect),  # type: ignore[arg-type]
+        audits=bulk.prepare(AuditEvent.__table__, audits, dialect),  # type: ignore[arg-type]
+        follow=computed.follow,
+        skipped=computed.skipped,
+    )
+
+
+async def _alongside(writing: Coroutine[Any, Any, int], compute: Callable[[], _Prepared]) -> tuple[int, _Prepared]:
+    """Run ``compute`` in a worker thread while ``writing`` runs on the event loop.
+
+    The database server stores a batch (COPY, indexes, foreign keys: about as long as
+    computing one) on its own core meanwhile; the event loop only needs the GIL now and then to
+    feed the socket, so the two overlap. The write is awaited even when ``compute`` fails.
+    """
+    task = asyncio.ensure_future(writing)
+    try:
+        prepared = await asyncio.to_thread(compute)
+    finally:
+        written = await task
+    return written, prepared
 
 
 async def generate(
@@ -367,20 +389,41 @@ async def generate(
     with bulk.paused_gc():  # 100,000 rows: the collector would walk the growing list again and again
         visits = found.all()
     rules = await current_rules(session)
+    dialect = connection.dialect.name
     skipped: list[SkippedVisit] = []
     created = follow_ups = 0
 
+    async def write(prepared: _Prepared) -> int:
+        await bulk.insert(connection, prepared.proposals)
+        await bulk.insert(connection, prepared.audits)
+        return await inputs.schedule_follow_ups(session, actor, prepared.follow, day)
+
+    # On PostgreSQL the server stores one batch while this process computes the next (see
+    # _alongside). SQLite runs inside this process and would fight the computation for the GIL
+    # row by row, so there each batch is written before the next is read.
+    waiting: _Prepared | None = None
+    waiting_households: set[uuid.UUID] = set()
     for start in range(0, len(visits), inputs.BATCH):
         chunk = visits[start : start + inputs.BATCH]
+        households = {v.household_id for v in chunk}
+        if waiting is not None and (dialect != "postgresql" or not households.isdisjoint(waiting_households)):
+            # A household in both batches: its history must include the waiting proposal.
+            follow_ups += await write(waiting)
+            waiting = None
         blocked = await _blocked(session, [v.id for v in chunk])
         skipped.extend(SkippedVisit(visit_id=k, reason=why) for k, why in blocked.items())
         batch = await inputs.load_raw(session, [v for v in chunk if v.id not in blocked])
-        prepared = _prepare_batch(batch, rules, day, actor, connection.dialect.name)
+        compute = functools.partial(_prepare_batch, batch, rules, day, actor, dialect)
+        if waiting is None:
+            prepared = compute()
+        else:
+            written, prepared = await _alongside(write(waiting), compute)
+            follow_ups += written
         skipped.extend(SkippedVisit(visit_id=k, reason=why) for k, why in prepared.skipped)
-        await bulk.insert(connection, prepared.proposals)
-        await bulk.insert(connection, prepared.audits)
-        follow_ups += await inputs.schedule_follow_ups(session, actor, prepared.follow, day)
         created += len(prepared.proposals.records)
+        waiting, waiting_households = prepared, households
+    if waiting is not None:
+        follow_ups += await write(waiting)
     return GenerateResultRead(
         created=created, follow_ups=follow_ups, skipped=skipped[:500], seconds=round(time.perf_counter() - started, 3)
     )
