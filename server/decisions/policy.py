@@ -218,11 +218,11 @@ def _income_sentence(draft: _Draft) -> None:
     assert draft.per_capita is not None
     en_cmp, zh_cmp = _compare(draft.per_capita, draft.standard)
     residence = Residence(draft.situation.residence)
+    # Each figure is formatted once for both languages (100,000 proposals format millions).
+    per_capita, standard = format_yuan(draft.per_capita), format_yuan(draft.standard)
     draft.say(
-        f"per-capita income {format_yuan(draft.per_capita)} yuan is {en_cmp} the {residence.value} "
-        f"standard {format_yuan(draft.standard)} yuan",
-        f"人均收入{format_yuan(draft.per_capita)}元{zh_cmp}{_RESIDENCE_ZH[residence]}低保标准"
-        f"{format_yuan(draft.standard)}元",
+        f"per-capita income {per_capita} yuan is {en_cmp} the {residence.value} standard {standard} yuan",
+        f"人均收入{per_capita}元{zh_cmp}{_RESIDENCE_ZH[residence]}低保标准{standard}元",
     )
 
 
@@ -350,10 +350,8 @@ def _amount(draft: _Draft, paid: int) -> int:
         )
     else:
         amount = gap * paid
-        draft.say(
-            f"({format_yuan(standard)} − {format_yuan(per_capita)}) × {paid} = {format_yuan(amount)} yuan",
-            f"（{format_yuan(standard)} − {format_yuan(per_capita)}）× {paid} = {format_yuan(amount)}元",
-        )
+        s_yuan, p_yuan, a_yuan = format_yuan(standard), format_yuan(per_capita), format_yuan(amount)
+        draft.say(f"({s_yuan} − {p_yuan}) × {paid} = {a_yuan} yuan", f"（{s_yuan} − {p_yuan}）× {paid} = {a_yuan}元")
     supplement = rules.supplement_for(draft.situation.category)
     if supplement is not None:
         category = Category(draft.situation.category)
@@ -376,10 +374,8 @@ def _amount(draft: _Draft, paid: int) -> int:
     rounded = rules.rounding.apply(amount)
     if rounded != amount:
         mode = RoundingMode(rules.rounding.mode)
-        draft.say(
-            f"rounded {_ROUNDING_EN[mode]} to {format_yuan(rounded)} yuan",
-            f"{_ROUNDING_ZH[mode]}取整为{format_yuan(rounded)}元",
-        )
+        r_yuan = format_yuan(rounded)
+        draft.say(f"rounded {_ROUNDING_EN[mode]} to {r_yuan} yuan", f"{_ROUNDING_ZH[mode]}取整为{r_yuan}元")
     if rounded < rules.minimum_payable:
         rounded = rules.minimum_payable
         draft.reason(ReasonCode.minimum_payable)
@@ -505,8 +501,6 @@ def propose(situation: HouseholdSituation, rules: ProgrammeRules, on: dt.date) -
     else:
         direction, word_en, word_zh = Direction.decrease, "decrease", "减少"
         draft.reason(ReasonCode.amount_decreased)
-    draft.say(
-        f"{word_en} from {format_yuan(old)} to {format_yuan(calculated)} yuan",
-        f"保障金由{format_yuan(old)}元{word_zh}至{format_yuan(calculated)}元",
-    )
+    old_yuan, new_yuan = format_yuan(old), format_yuan(calculated)
+    draft.say(f"{word_en} from {old_yuan} to {new_yuan} yuan", f"保障金由{old_yuan}元{word_zh}至{new_yuan}元")
     return draft.finish(ProposalOutcome.adjust, calculated, calculated=calculated, direction=direction)
