@@ -17,7 +17,7 @@ import datetime as dt
 import gc
 import operator
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.db.base import UTCDateTime
 
-__all__ = ["Prepared", "fast_insert", "insert", "paused_gc", "prepare"]
+__all__ = ["Prepared", "fast_insert", "insert", "paused_gc", "prepare", "roomy_sqlite_cache"]
 
 _BATCH = 5000
 _encode = msgspec.json.Encoder().encode
@@ -140,6 +140,23 @@ async def insert(connection: AsyncConnection, prepared: Prepared) -> None:
 async def fast_insert(connection: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert ``rows`` (dicts with the same keys, every value already final) into ``table``."""
     await insert(connection, prepare(table, rows, connection.dialect.name))
+
+
+@contextlib.asynccontextmanager
+async def roomy_sqlite_cache(connection: AsyncConnection, kib: int = 65536) -> AsyncIterator[None]:
+    """A larger SQLite page cache for one bulk write (no-op on other engines).
+
+    With the default 2 MB cache, inserting 100,000 proposals (five indexes, random ids) spills
+    and re-reads the same index pages again and again; 64 MB cut the inserts' CPU time by a
+    fifth. Set back afterwards; after an error the connection just keeps the larger cache.
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    before = int((await connection.exec_driver_sql("PRAGMA cache_size")).scalar_one())
+    await connection.exec_driver_sql(f"PRAGMA cache_size=-{int(kib)}")
+    yield
+    await connection.exec_driver_sql(f"PRAGMA cache_size={before}")
 
 
 @contextlib.contextmanager

@@ -352,6 +352,49 @@ async def _alongside(writing: Coroutine[Any, Any, int], compute: Callable[[], _P
     return written, prepared
 
 
+async def _make_proposals(
+    session: AsyncSession, actor: Actor, visits: Sequence[Any], rules: ProgrammeRules, day: dt.date
+) -> tuple[int, int, list[SkippedVisit]]:
+    """Proposals for ``visits`` in batches: (created, follow-ups planned, skipped visits)."""
+    connection = await session.connection()
+    dialect = connection.dialect.name
+    skipped: list[SkippedVisit] = []
+    created = follow_ups = 0
+
+    async def write(prepared: _Prepared) -> int:
+        await bulk.insert(connection, prepared.proposals)
+        await bulk.insert(connection, prepared.audits)
+        return await inputs.schedule_follow_ups(session, actor, prepared.follow, day)
+
+    # On PostgreSQL the server stores one batch while this process computes the next (see
+    # _alongside). SQLite runs inside this process and would fight the computation for the GIL
+    # row by row, so there each batch is written before the next is read.
+    waiting: _Prepared | None = None
+    waiting_households: set[uuid.UUID] = set()
+    for start in range(0, len(visits), inputs.BATCH):
+        chunk = visits[start : start + inputs.BATCH]
+        households = {v.household_id for v in chunk}
+        if waiting is not None and (dialect != "postgresql" or not households.isdisjoint(waiting_households)):
+            # A household in both batches: its history must include the waiting proposal.
+            follow_ups += await write(waiting)
+            waiting = None
+        blocked = await _blocked(session, [v.id for v in chunk])
+        skipped.extend(SkippedVisit(visit_id=k, reason=why) for k, why in blocked.items())
+        batch = await inputs.load_raw(session, [v for v in chunk if v.id not in blocked])
+        compute = functools.partial(_prepare_batch, batch, rules, day, actor, dialect)
+        if waiting is None:
+            prepared = compute()
+        else:
+            written, prepared = await _alongside(write(waiting), compute)
+            follow_ups += written
+        skipped.extend(SkippedVisit(visit_id=k, reason=why) for k, why in prepared.skipped)
+        created += len(prepared.proposals.records)
+        waiting, waiting_households = prepared, households
+    if waiting is not None:
+        follow_ups += await write(waiting)
+    return created, follow_ups, skipped
+
+
 async def generate(
     session: AsyncSession,
     actor: Actor,
@@ -389,41 +432,8 @@ async def generate(
     with bulk.paused_gc():  # 100,000 rows: the collector would walk the growing list again and again
         visits = found.all()
     rules = await current_rules(session)
-    dialect = connection.dialect.name
-    skipped: list[SkippedVisit] = []
-    created = follow_ups = 0
-
-    async def write(prepared: _Prepared) -> int:
-        await bulk.insert(connection, prepared.proposals)
-        await bulk.insert(connection, prepared.audits)
-        return await inputs.schedule_follow_ups(session, actor, prepared.follow, day)
-
-    # On PostgreSQL the server stores one batch while this process computes the next (see
-    # _alongside). SQLite runs inside this process and would fight the computation for the GIL
-    # row by row, so there each batch is written before the next is read.
-    waiting: _Prepared | None = None
-    waiting_households: set[uuid.UUID] = set()
-    for start in range(0, len(visits), inputs.BATCH):
-        chunk = visits[start : start + inputs.BATCH]
-        households = {v.household_id for v in chunk}
-        if waiting is not None and (dialect != "postgresql" or not households.isdisjoint(waiting_households)):
-            # A household in both batches: its history must include the waiting proposal.
-            follow_ups += await write(waiting)
-            waiting = None
-        blocked = await _blocked(session, [v.id for v in chunk])
-        skipped.extend(SkippedVisit(visit_id=k, reason=why) for k, why in blocked.items())
-        batch = await inputs.load_raw(session, [v for v in chunk if v.id not in blocked])
-        compute = functools.partial(_prepare_batch, batch, rules, day, actor, dialect)
-        if waiting is None:
-            prepared = compute()
-        else:
-            written, prepared = await _alongside(write(waiting), compute)
-            follow_ups += written
-        skipped.extend(SkippedVisit(visit_id=k, reason=why) for k, why in prepared.skipped)
-        created += len(prepared.proposals.records)
-        waiting, waiting_households = prepared, households
-    if waiting is not None:
-        follow_ups += await write(waiting)
+    async with bulk.roomy_sqlite_cache(connection):
+        created, follow_ups, skipped = await _make_proposals(session, actor, visits, rules, day)
     return GenerateResultRead(
         created=created, follow_ups=follow_ups, skipped=skipped[:500], seconds=round(time.perf_counter() - started, 3)
     )

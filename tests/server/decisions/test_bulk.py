@@ -13,7 +13,7 @@ from sqlalchemy import Table, insert, select, text
 from server.audit.models import AuditEvent
 from server.db.migrate import upgrade
 from server.db.session import make_engine
-from server.decisions.bulk import fast_insert
+from server.decisions.bulk import fast_insert, roomy_sqlite_cache
 from server.decisions.models import PublicNotice
 from server.registry.models import Area
 
@@ -99,5 +99,24 @@ async def _rolled_back(database_url: str) -> None:
             await transaction.rollback()
         async with engine.connect() as connection:
             assert (await connection.execute(text("SELECT count(*) FROM audit_event"))).scalar() == 0
+    finally:
+        await engine.dispose()
+
+
+def test_the_larger_sqlite_cache_is_set_back(database_url: str) -> None:
+    asyncio.run(_cache_set_back(database_url))
+
+
+async def _cache_set_back(database_url: str) -> None:
+    engine = make_engine(database_url, null_pool=True)
+    try:
+        async with engine.connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            before = (await connection.exec_driver_sql("PRAGMA cache_size")).scalar() if sqlite else None
+            async with roomy_sqlite_cache(connection, kib=32768):
+                if sqlite:
+                    assert (await connection.exec_driver_sql("PRAGMA cache_size")).scalar() == -32768
+            if sqlite:
+                assert (await connection.exec_driver_sql("PRAGMA cache_size")).scalar() == before
     finally:
         await engine.dispose()
