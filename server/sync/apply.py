@@ -55,7 +55,7 @@ from server.errors import InvalidInput
 from server.planning.models import Visit
 from server.planning.states import can_transition, move
 from server.registry.models import Household, Member
-from server.sync.changes import HOUSEHOLD_MERGE_FIELDS, set_field_source
+from server.sync.changes import HOUSEHOLD_MERGE_FIELDS, rows_locked, set_field_source
 from server.sync.evidence import evidence_for, photo_refs, register_photos
 from server.sync.feed import clock_offset_ms, record_device_contact, writer
 from server.sync.models import CaptureRecord, ConflictRecord, FeedRow, FieldWrite, MutationReceipt
@@ -150,21 +150,28 @@ class _Batch:
 
 
 async def _load(batch: _Batch, mutations: list[Mutation]) -> None:
-    """Everything the batch needs, in a few queries (rows to change are locked, in id order)."""
+    """Everything the batch needs, in a few queries.
+
+    The visits and captures the batch may change are locked (visits first, each in id order, as
+    other writers change a visit before its captures): nobody can change them, or move a visit
+    to other workers, until the push commits, so its feed rows can be computed before the feed
+    counter's lock is taken (:func:`server.sync.changes.rows_locked`).
+    """
     session = batch.session
     postgres = session.get_bind().dialect.name == "postgresql"
+    visit_ids = sorted({m.visit_id for m in mutations if isinstance(m, CaptureMutation)})
+    if visit_ids:
+        v_query = select(Visit).where(Visit.id.in_(visit_ids)).order_by(Visit.id)
+        if postgres:
+            v_query = v_query.with_for_update()
+        batch.visits = {v.id: v for v in (await session.scalars(v_query)).all()}
     capture_ids = sorted({m.entity_id for m in mutations if isinstance(m, CaptureMutation)})
     if capture_ids:
         query = select(CaptureRecord).where(CaptureRecord.id.in_(capture_ids)).order_by(CaptureRecord.id)
         if postgres:
             query = query.with_for_update()
         batch.captures = {c.id: c for c in (await session.scalars(query)).all()}
-    visit_ids = sorted(
-        {m.visit_id for m in mutations if isinstance(m, CaptureMutation)}
-        | {c.visit_id for c in batch.captures.values()}
-    )
     if visit_ids:
-        batch.visits = {v.id: v for v in (await session.scalars(select(Visit).where(Visit.id.in_(visit_ids)))).all()}
         primaries = await session.execute(
             select(CaptureRecord.visit_id, CaptureRecord.id).where(
                 CaptureRecord.visit_id.in_(visit_ids), CaptureRecord.role == CaptureRole.primary.value
@@ -549,6 +556,7 @@ async def push(
     for attempt in range(1, attempts + 1):
         try:
             async with writer(factory), factory() as session:
+                rows_locked(session)  # _load locks what the batch changes
                 results, touched = await _apply_batch(session, user, decoded, received_at, offset)
                 await record_device_contact(session, user, received_at, offset, pushed=True)
                 evidence = await evidence_for(session, touched)

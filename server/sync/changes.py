@@ -14,7 +14,9 @@ assignment, registry edits, the sync push) produces feed rows without calling th
 
 Because the counter's row lock is held from numbering to commit, transactions commit in
 sequence order, so a reader that has seen sequence ``n`` has seen every change below ``n``
-(ARCHITECTURE rule 1). Writes that bypass the ORM (``session.execute(update(Visit)…)``) must
+(ARCHITECTURE rule 1). A transaction that holds the row locks of what it changes (a push, see
+:func:`rows_locked`) computes its visit and capture rows before taking the counter's lock, so the
+section every writer passes through in turn is only the numbering, the insert and the commit. Writes that bypass the ORM (``session.execute(update(Visit)…)``) must
 call :func:`mark_changed` themselves.
 """
 
@@ -46,6 +48,7 @@ __all__ = [
     "HOUSEHOLD_MERGE_FIELDS",
     "install",
     "mark_changed",
+    "rows_locked",
     "set_field_source",
 ]
 
@@ -57,6 +60,7 @@ HOUSEHOLD_MERGE_FIELDS = ("address", "phone", "lat", "lon", "category")
 
 _DIRTY = "recheck.sync.dirty"
 _SOURCES = "recheck.sync.sources"
+_PRELOCKED = "recheck.sync.prelocked"
 _json = msgspec.json.Encoder()
 
 
@@ -91,6 +95,19 @@ def mark_changed(
     dirty.visits.update(visits)
     dirty.households.update(households)
     dirty.captures.update(captures)
+
+
+def rows_locked(session: Any) -> None:
+    """Declare that this transaction holds the row lock of every visit and capture it changes or
+    whose visit it changes captures of (a push locks them as it loads them).
+
+    Their feed rows are then computed before the feed counter's lock is taken: nobody else can
+    change those rows, or who may see them, until this transaction ends. That keeps the one
+    section every writer passes through in turn short. Household rows are still computed under
+    the counter's lock: a household's payload includes members and incomes it does not lock.
+    """
+    sync_session: Session = getattr(session, "sync_session", session)
+    sync_session.info[_PRELOCKED] = True
 
 
 def set_field_source(session: Any, household_id: uuid.UUID, source: str, seq: int) -> None:
@@ -144,14 +161,15 @@ def _before_commit(session: Session) -> None:
     session.flush()
     dirty: _Dirty | None = session.info.pop(_DIRTY, None)
     session.info.pop(_SOURCES, None)
+    prelocked = bool(session.info.pop(_PRELOCKED, False))
     if dirty:
-        write_feed(session, dirty)
+        write_feed(session, dirty, prelocked=prelocked)
 
 
 def _after_soft_rollback(session: Session, previous: Any) -> None:
     if previous.parent is None:
-        session.info.pop(_DIRTY, None)
-        session.info.pop(_SOURCES, None)
+        for key in (_DIRTY, _SOURCES, _PRELOCKED):
+            session.info.pop(key, None)
 
 
 _installed = False
@@ -323,40 +341,63 @@ def _lock_counter(session: Session) -> None:
         session.execute(_upsert(session, SyncCounter, ["name"]), [{"name": "feed", "value": 0}])
 
 
-def write_feed(session: Session, dirty: _Dirty) -> None:
-    """Recompute scope for the changed records and write the feed rows (see module docstring)."""
-    _lock_counter(session)
-    rows: list[_Row] = []
+_VISIT_COLUMNS = (
+    Visit.id,
+    Visit.household_id,
+    Visit.state,
+    Visit.version,
+    Visit.reason,
+    Visit.due_on,
+    Visit.assigned_to,
+    Visit.partner_id,
+    Visit.priority,
+    Visit.period,
+    Visit.visit_on,
+    Visit.route_order,
+    Visit.return_comment,
+    Visit.route_leg_m,
+)
 
-    # ---- visits
-    visit_cols = (
-        Visit.id,
-        Visit.household_id,
-        Visit.state,
-        Visit.version,
-        Visit.reason,
-        Visit.due_on,
-        Visit.assigned_to,
-        Visit.partner_id,
-        Visit.priority,
-        Visit.period,
-        Visit.visit_on,
-        Visit.route_order,
-        Visit.return_comment,
-        Visit.route_leg_m,
-    )
-    capture_ids = set(dirty.captures)
+
+def write_feed(session: Session, dirty: _Dirty, *, prelocked: bool = False) -> None:
+    """Recompute scope for the changed records and write the feed rows (see module docstring).
+
+    With ``prelocked`` (see :func:`rows_locked`) the visit and capture rows are computed before
+    the counter's lock is taken, and the captures already loaded in the session are used as
+    they are instead of being read back.
+    """
+    if not prelocked:
+        _lock_counter(session)
+    rows, audience, households, moved = _visit_rows(session, dirty)
+    rows += _capture_rows(session, dirty, audience, moved, loaded=prelocked)
+    if households:
+        if prelocked:
+            _lock_counter(session)
+        rows += _household_rows(session, dirty, households)
+    if dirty.field_writes:
+        _write_fields(session, dirty.field_writes)
+    if rows:
+        _write_rows(session, rows)
+
+
+def _visit_rows(
+    session: Session, dirty: _Dirty
+) -> tuple[list[_Row], dict[uuid.UUID, set[uuid.UUID]], set[uuid.UUID], set[uuid.UUID]]:
+    """Feed rows of the changed visits; also who may see each visit involved, the households
+    whose scope may have changed, and the visits whose audience changed."""
+    rows: list[_Row] = []
     capture_visit_ids: set[uuid.UUID] = set()
-    if capture_ids:
+    if dirty.captures:
         capture_visit_ids = set(
-            session.execute(select(CaptureRecord.visit_id).where(CaptureRecord.id.in_(capture_ids))).scalars()
+            session.execute(select(CaptureRecord.visit_id).where(CaptureRecord.id.in_(dirty.captures))).scalars()
         )
     visit_ids = dirty.visits | capture_visit_ids
-    visits = {v.id: v for v in session.execute(select(*visit_cols).where(Visit.id.in_(visit_ids)))} if visit_ids else {}
+    visits = (
+        {v.id: v for v in session.execute(select(*_VISIT_COLUMNS).where(Visit.id.in_(visit_ids)))} if visit_ids else {}
+    )
     audience = {vid: _audience(v.state, v.assigned_to, v.partner_id) for vid, v in visits.items()}
     live_visits = _live_rows(session, "visit", dirty.visits)
     households: set[uuid.UUID] = set(dirty.households)
-    gained: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)  # visit → users who gained it
     moved: set[uuid.UUID] = set()  # visits whose audience changed: their households and captures follow
     for vid in dirty.visits:
         v = visits.get(vid)
@@ -369,79 +410,100 @@ def write_feed(session: Session, dirty: _Dirty) -> None:
                 households.add(household_id)
         if target and v is not None:
             payload = visit_payload(v)
-            for user in target:
-                rows.append(_Row(user, "visit", vid, v.version, household_id, vid, payload=payload))
-                if user not in live:
-                    gained[vid].add(user)
+            rows.extend(_Row(user, "visit", vid, v.version, household_id, vid, payload=payload) for user in target)
         for user in set(live) - target:
             reason = _removal_reason(v.state if v else "cancelled")
             rows.append(_Row(user, "visit", vid, household_id=household_id, visit_id=vid, removed=True, reason=reason))
+    return rows, audience, households, moved
 
-    # ---- households: in scope for every user holding an active visit of theirs
-    if households:
-        h_target: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
-        query = select(Visit.household_id, Visit.state, Visit.assigned_to, Visit.partner_id).where(
-            Visit.household_id.in_(households), Visit.state.in_(ACTIVE_STATES)
-        )
-        for r in session.execute(query):
-            h_target[r.household_id] |= _audience(r.state, r.assigned_to, r.partner_id)
-        live_h = _live_rows(session, "household", households)
-        writes: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
-        for hid in households:
-            target = h_target.get(hid, set())
-            live = live_h.get(hid, {})
-            writes[hid] = target if hid in dirty.households else target - set(live)
-            for user in set(live) - target:
-                rows.append(_Row(user, "household", hid, household_id=hid, removed=True, reason="out_of_scope"))
-        users = {u for us in writes.values() for u in us}
-        if users:
-            roles = dict(session.execute(select(User.id, User.role).where(User.id.in_(users))).all())
-            by_mask: dict[bool, set[uuid.UUID]] = defaultdict(set)
-            for hid, us in writes.items():
-                for u in us:
-                    by_mask[not sees_full_id_number(Role(roles.get(u, "worker")))].add(hid)
-            payloads = {masked: household_payloads(session, hids, masked=masked) for masked, hids in by_mask.items()}
-            for hid, us in writes.items():
-                for u in us:
-                    masked = not sees_full_id_number(Role(roles.get(u, "worker")))
-                    if hid in payloads[masked]:
-                        version, payload = payloads[masked][hid]
-                        rows.append(_Row(u, "household", hid, version, hid, payload=payload))
 
-    # ---- captures: each author holds their own captures of the visits in their scope
-    affected_visits = moved
-    if affected_visits:
-        capture_ids |= set(
-            session.execute(select(CaptureRecord.id).where(CaptureRecord.visit_id.in_(affected_visits))).scalars()
-        )
-    if capture_ids:
-        captures = session.execute(select(CaptureRecord).where(CaptureRecord.id.in_(capture_ids))).scalars().all()
-        live_c = _live_rows(session, "capture", capture_ids)
-        for c in captures:
-            target = {c.author_id} & audience.get(c.visit_id, set())
-            live = live_c.get(c.id, {})
-            write = target if c.id in dirty.captures else target - set(live)
-            if write:
-                payload = capture_payload(c)
-                for user in write:
-                    rows.append(_Row(user, "capture", c.id, c.version, c.household_id, c.visit_id, payload=payload))
-            for user in set(live) - target:
-                rows.append(
-                    _Row(
-                        user,
-                        "capture",
-                        c.id,
-                        household_id=c.household_id,
-                        visit_id=c.visit_id,
-                        removed=True,
-                        reason="out_of_scope",
-                    )
+def _household_rows(session: Session, dirty: _Dirty, households: set[uuid.UUID]) -> list[_Row]:
+    """Households are in scope for every user holding an active visit of theirs."""
+    rows: list[_Row] = []
+    h_target: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
+    query = select(Visit.household_id, Visit.state, Visit.assigned_to, Visit.partner_id).where(
+        Visit.household_id.in_(households), Visit.state.in_(ACTIVE_STATES)
+    )
+    for r in session.execute(query):
+        h_target[r.household_id] |= _audience(r.state, r.assigned_to, r.partner_id)
+    live_h = _live_rows(session, "household", households)
+    writes: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
+    for hid in households:
+        target = h_target.get(hid, set())
+        live = live_h.get(hid, {})
+        writes[hid] = target if hid in dirty.households else target - set(live)
+        for user in set(live) - target:
+            rows.append(_Row(user, "household", hid, household_id=hid, removed=True, reason="out_of_scope"))
+    users = {u for us in writes.values() for u in us}
+    if not users:
+        return rows
+    roles = dict(session.execute(select(User.id, User.role).where(User.id.in_(users))).all())
+    by_mask: dict[bool, set[uuid.UUID]] = defaultdict(set)
+    for hid, us in writes.items():
+        for u in us:
+            by_mask[not sees_full_id_number(Role(roles.get(u, "worker")))].add(hid)
+    payloads = {masked: household_payloads(session, hids, masked=masked) for masked, hids in by_mask.items()}
+    for hid, us in writes.items():
+        for u in us:
+            masked = not sees_full_id_number(Role(roles.get(u, "worker")))
+            if hid in payloads[masked]:
+                version, payload = payloads[masked][hid]
+                rows.append(_Row(u, "household", hid, version, hid, payload=payload))
+    return rows
+
+
+def _capture_rows(
+    session: Session,
+    dirty: _Dirty,
+    audience: dict[uuid.UUID, set[uuid.UUID]],
+    moved: set[uuid.UUID],
+    *,
+    loaded: bool,
+) -> list[_Row]:
+    """Each author holds their own captures of the visits in their scope."""
+    rows: list[_Row] = []
+    capture_ids = set(dirty.captures)
+    if moved:
+        capture_ids |= set(session.execute(select(CaptureRecord.id).where(CaptureRecord.visit_id.in_(moved))).scalars())
+    if not capture_ids:
+        return rows
+    captures = _captures(session, capture_ids, loaded=loaded)
+    live_c = _live_rows(session, "capture", capture_ids)
+    for c in captures:
+        target = {c.author_id} & audience.get(c.visit_id, set())
+        live = live_c.get(c.id, {})
+        write = target if c.id in dirty.captures else target - set(live)
+        if write:
+            payload = capture_payload(c)
+            rows.extend(_Row(u, "capture", c.id, c.version, c.household_id, c.visit_id, payload=payload) for u in write)
+        for user in set(live) - target:
+            rows.append(
+                _Row(
+                    user,
+                    "capture",
+                    c.id,
+                    household_id=c.household_id,
+                    visit_id=c.visit_id,
+                    removed=True,
+                    reason="out_of_scope",
                 )
+            )
+    return rows
 
-    if dirty.field_writes:
-        _write_fields(session, dirty.field_writes)
-    if rows:
-        _write_rows(session, rows)
+
+def _captures(session: Session, ids: set[uuid.UUID], *, loaded: bool) -> list[Any]:
+    """The captures ``ids``; with ``loaded``, those the session already holds are not read back
+    (their forms are the bulk of a push's rows, and the session's copies are what it wrote)."""
+    held: list[Any] = []
+    if loaded:
+        for capture_id in ids:
+            obj = session.identity_map.get(session.identity_key(CaptureRecord, capture_id))
+            if obj is not None:
+                held.append(obj)
+    missing = ids - {c.id for c in held}
+    if missing:
+        held.extend(session.execute(select(CaptureRecord).where(CaptureRecord.id.in_(missing))).scalars())
+    return held
 
 
 def _upsert(session: Session, model: Any, keys: list[str]) -> Any:
