@@ -15,7 +15,7 @@ import secrets
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ import msgspec
 from sqlalchemy import (
     ColumnElement,
     Date,
+    Select,
     String,
     Uuid,
     and_,
@@ -39,7 +40,7 @@ from sqlalchemy import (
     text,
     tuple_,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.auth import Role
@@ -216,6 +217,29 @@ async def _plan_scope(session: AsyncSession, user: CurrentUser | None, area_ids:
     return _Scope(set(user.visible_area_ids), sorted(user.area_ids))
 
 
+#: PostgreSQL advisory lock key held by a plan run until it commits ("rc-plans").
+_PLAN_LOCK = int.from_bytes(b"rc-plans", "big")
+
+_PG_PLAN_SETTINGS = {
+    # The visit table's statistics are stale while a plan is being written (often empty): a
+    # nested loop would then rescan it for every household, rows being inserted included. Hash
+    # anti-joins read it once.
+    "enable_nestloop": "off",
+    # A county's households sorted into id order, and its open visits hashed for rescheduling,
+    # take tens of MB: in memory instead of spilled to temporary files in 4 MB pieces.
+    "work_mem": "64MB",
+}
+
+
+async def _set_local(session: AsyncSession, settings: dict[str, str]) -> dict[str, str]:
+    """Set PostgreSQL settings for the rest of the transaction; return the values they replace."""
+    before: dict[str, str] = {}
+    for name, value in settings.items():
+        before[name] = (await session.execute(select(func.current_setting(name)))).scalar_one()
+        await session.execute(select(func.set_config(name, value, True)))
+    return before
+
+
 async def generate_plan(
     session: AsyncSession,
     actor: Actor,
@@ -243,6 +267,12 @@ async def generate_plan(
     scope = await _plan_scope(session, user, area_ids)
     bind = session.get_bind()
     dialect = bind.dialect.name
+    settings: dict[str, str] = {}
+    if dialect == "postgresql":
+        # One run at a time, until commit: a racing run waits here, then its statements see
+        # every visit the first one wrote, so it creates nothing twice (see _insert_visits).
+        await session.execute(select(func.pg_advisory_xact_lock(_PLAN_LOCK)))
+        settings = await _set_local(session, _PG_PLAN_SETTINGS)
     table_ = intervals()
     await _load_due_map(session, dialect, scope.ids, table_)
     cache_size: int | None = None
@@ -250,74 +280,16 @@ async def generate_plan(
         # a million random-UUID index entries do not fit SQLite's default 2 MB page cache
         cache_size = int((await session.execute(text("PRAGMA cache_size"))).scalar_one())
         await session.execute(text("PRAGMA cache_size = -262144"))
-    if dialect == "postgresql":
-        # The visit table's statistics are stale while a plan is being written (often empty):
-        # a nested loop would then rescan it for every household, rows being inserted included.
-        # Hash anti-joins read it once. Restored before returning.
-        await session.execute(text("SET LOCAL enable_nestloop = off"))
 
-    since = func.coalesce(Household.last_recheck_on, Household.approved_on)
-    due = func.coalesce(_DUE.c.due, literal(start, Date))
-    now = literal(utcnow(), UTCDateTime())
-    source = (
-        select(
-            _ordered_ids(dialect),
-            Household.id,
-            Household.area_id,
-            literal(VisitReason.scheduled.value),
-            literal(label),
-            due,
-            case((due < start, int(Priority.high)), else_=int(Priority.normal)),
-            literal(VisitState.planned.value),
-            literal(1),
-            now,
-            now,
-        )
-        .select_from(Household)
-        .outerjoin(_DUE, and_(_DUE.c.category == Household.category, _DUE.c.since == since))
-        .where(
-            Household.status == "active",
-            due <= end,
-            or_(since.is_(None), _DUE.c.due.is_not(None)),
-            # two plain anti-joins (not one with an OR): PostgreSQL hashes each once instead of
-            # rescanning the visit table, rows being inserted included, for every household
-            ~exists().where(
-                Visit.household_id == Household.id,
-                Visit.reason == VisitReason.scheduled.value,
-                Visit.state.in_(_OPEN),
-            ),
-            ~exists().where(
-                Visit.household_id == Household.id,
-                Visit.reason == VisitReason.scheduled.value,
-                Visit.due_on == due,
-            ),
-        )
-    )
-    if scope.ids is not None:
-        source = source.where(Household.area_id.in_(scope.ids))
-    source = source.order_by(Household.id)
-    columns = [
-        "id",
-        "household_id",
-        "area_id",
-        "reason",
-        "period",
-        "due_on",
-        "priority",
-        "state",
-        "version",
-        "created_at",
-        "updated_at",
-    ]
-    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = dialect_insert(Visit).from_select(columns, source).on_conflict_do_nothing()
-    created = (await session.execute(statement)).rowcount or 0  # type: ignore[attr-defined]
-
+    # Visits a tablet may hold change first, through the ORM, and are flushed before the insert
+    # sees them: then neither query reads the (up to a million) rows this run is about to insert.
     rescheduled, cancelled = await _reschedule(session, actor, scope, label, start, end)
     cancelled += await _drop_cancelled_households(session, actor, scope)
+    await session.flush()
+    created = await _insert_visits(session, dialect, scope, label, start, end)
     await session.execute(text("DROP TABLE IF EXISTS plan_due"))
-    if dialect == "postgresql":
-        await session.execute(text("SET LOCAL enable_nestloop = on"))
+    if settings:
+        await _set_local(session, settings)
     if cache_size is not None:
         await session.execute(text(f"PRAGMA cache_size = {cache_size}"))
     record(
@@ -346,13 +318,110 @@ async def generate_plan(
     )
 
 
+def _due_households(scope: _Scope, start: dt.date, end: dt.date) -> Select[uuid.UUID]:
+    """Active households in scope due by ``end`` that have no open scheduled visit and no
+    scheduled visit for that due date: the households a plan run gives a new visit."""
+    since = func.coalesce(Household.last_recheck_on, Household.approved_on)
+    due = _due_on(start)
+    query = (
+        select(Household.id)
+        .select_from(Household)
+        .outerjoin(_DUE, and_(_DUE.c.category == Household.category, _DUE.c.since == since))
+        .where(
+            Household.status == "active",
+            due <= end,
+            or_(since.is_(None), _DUE.c.due.is_not(None)),
+            # two plain anti-joins (not one with an OR): PostgreSQL hashes each once instead of
+            # rescanning the visit table, rows being inserted included, for every household
+            ~exists().where(
+                Visit.household_id == Household.id,
+                Visit.reason == VisitReason.scheduled.value,
+                Visit.state.in_(_OPEN),
+            ),
+            ~exists().where(
+                Visit.household_id == Household.id,
+                Visit.reason == VisitReason.scheduled.value,
+                Visit.due_on == due,
+            ),
+        )
+    )
+    if scope.ids is not None:
+        query = query.where(Household.area_id.in_(scope.ids))
+    return query
+
+
+def _due_on(start: dt.date) -> ColumnElement[dt.date]:
+    """A household's due date: from ``plan_due``, or the period's first day when it has no dates."""
+    return func.coalesce(_DUE.c.due, literal(start, Date))
+
+
+async def _insert_visits(
+    session: AsyncSession, dialect: str, scope: _Scope, label: str, start: dt.date, end: dt.date
+) -> int:
+    """One ``INSERT … SELECT`` of a new planned visit per due household, in household order."""
+    households = _due_households(scope, start, end)
+    due = _due_on(start)
+    now = literal(utcnow(), UTCDateTime())
+    source = households.with_only_columns(
+        _ordered_ids(dialect),
+        Household.id,
+        Household.area_id,
+        literal(VisitReason.scheduled.value),
+        literal(label),
+        due,
+        case((due < start, int(Priority.high)), else_=int(Priority.normal)),
+        literal(VisitState.planned.value),
+        literal(1),
+        now,
+        now,
+    ).order_by(Household.id)
+    columns = ["id", "household_id", "area_id", "reason", "period", "due_on", "priority", "state", "version"]
+    columns += ["created_at", "updated_at"]
+    if dialect == "postgresql":
+        # No ON CONFLICT: runs are serialised by the advisory lock, so the anti-joins see every
+        # scheduled visit, and ON CONFLICT would make each row a speculative insertion (an extra
+        # probe of both unique indexes, a lock and a confirmation record: about 15 % of a plan's
+        # CPU). A conflict from some other writer fails the run loudly, never duplicates.
+        plain = insert(Visit).from_select(columns, source)
+        return (await session.execute(plain)).rowcount or 0  # type: ignore[attr-defined]
+    # SQLite checks the unique index on every insert anyway: the clause costs nothing there
+    statement = sqlite.insert(Visit).from_select(columns, source).on_conflict_do_nothing()
+    return (await session.execute(statement)).rowcount or 0  # type: ignore[attr-defined]
+
+
+def _chunks(values: Sequence[uuid.UUID], size: int = 5000) -> Iterator[Sequence[uuid.UUID]]:
+    """``values`` in slices small enough for one statement's bind parameters on either engine."""
+    for i in range(0, len(values), size):
+        yield values[i : i + size]
+
+
+async def _load_visits(session: AsyncSession, ids: Iterable[uuid.UUID]) -> list[Visit]:
+    """The visits with these ids, in id order."""
+    visits: list[Visit] = []
+    for chunk in _chunks(sorted(ids)):
+        visits += (await session.scalars(select(Visit).where(Visit.id.in_(chunk)).order_by(Visit.id))).all()
+    return visits
+
+
+async def _scheduled_dates(session: AsyncSession, household_ids: list[uuid.UUID]) -> set[tuple[uuid.UUID, dt.date]]:
+    """(household, due date) of every scheduled visit of these households, whatever its state."""
+    taken: set[tuple[uuid.UUID, dt.date]] = set()
+    for chunk in _chunks(household_ids):
+        query = select(Visit.household_id, Visit.due_on).where(
+            Visit.reason == VisitReason.scheduled.value, Visit.household_id.in_(chunk)
+        )
+        taken.update((h, d) for h, d in await session.execute(query))
+    return taken
+
+
 async def _reschedule(
     session: AsyncSession, actor: Actor, scope: _Scope, label: str, start: dt.date, end: dt.date
 ) -> tuple[int, int]:
     """Move open scheduled visits whose household's due date changed; cancel those now due later."""
     since = func.coalesce(Household.last_recheck_on, Household.approved_on)
+    # ids first: every open scheduled visit is joined here, and only the few that moved are loaded
     query = (
-        select(Visit, _DUE.c.due)
+        select(Visit.id, _DUE.c.due)
         .join(Household, Household.id == Visit.household_id)
         .join(_DUE, and_(_DUE.c.category == Household.category, _DUE.c.since == since))
         .where(
@@ -364,16 +433,11 @@ async def _reschedule(
     )
     if scope.ids is not None:
         query = query.where(Household.area_id.in_(scope.ids))
-    moved = (await session.execute(query)).all()
-    if not moved:
+    due_now: dict[uuid.UUID, dt.date] = dict((await session.execute(query)).all())
+    if not due_now:
         return 0, 0
-    existing = await session.execute(
-        select(Visit.household_id, Visit.due_on).where(
-            Visit.reason == VisitReason.scheduled.value,
-            Visit.household_id.in_([v.household_id for v, _ in moved]),
-        )
-    )
-    taken: set[tuple[uuid.UUID, dt.date]] = {(h, d) for h, d in existing.all()}
+    moved = [(v, due_now[v.id]) for v in await _load_visits(session, due_now)]
+    taken = await _scheduled_dates(session, [v.household_id for v, _ in moved])
     rescheduled = cancelled = 0
     for visit, new_due in moved:
         if new_due > end or (visit.household_id, new_due) in taken:
@@ -398,7 +462,7 @@ async def _reschedule(
 
 async def _drop_cancelled_households(session: AsyncSession, actor: Actor, scope: _Scope) -> int:
     query = (
-        select(Visit)
+        select(Visit.id)
         .join(Household, Household.id == Visit.household_id)
         .where(
             Household.status == "cancelled",
@@ -408,7 +472,7 @@ async def _drop_cancelled_households(session: AsyncSession, actor: Actor, scope:
     )
     if scope.ids is not None:
         query = query.where(Household.area_id.in_(scope.ids))
-    visits = (await session.scalars(query)).all()
+    visits = await _load_visits(session, (await session.scalars(query)).all())
     for visit in visits:
         transition(visit, VisitState.cancelled, actor, session, "household cancelled")
     return len(visits)

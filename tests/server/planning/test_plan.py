@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
 from server import cli
+from server.auth.identity import Actor
+from server.db.session import make_engine, make_session_factory
 from server.planning.commands import plan_by_codes
 from server.planning.schedule import add_months
+from server.planning.services import generate_plan
 from tests.server.planning.helpers import add_household, assign, audit, plan, update_household, visits
+from tests.server.sync.test_e2e import device
 from tests.support import LiveServer
 
 Q1 = "2027Q1"
@@ -67,6 +72,33 @@ def test_category_change_reschedules_and_cancelled_households_drop_out(live: Liv
     reasons = [e["changes"].get("reason", "") for e in audit(live, by_household[leaving["id"]]["id"])]
     assert "household cancelled" in reasons
     assert plan(live, "sup1", Q1).json()["created"] == 0
+
+
+def test_a_re_plan_reaches_the_tablet_holding_the_visits(live: LiveServer, tmp_path: Path) -> None:
+    """Plan rows are inserted in bulk, outside the ORM, and reach a tablet once assigned; a
+    re-plan moves or cancels them through the ORM, so the sync feed carries that too."""
+    moving = add_household(live, "T1-a", category="three_no", approved_on=dt.date(2026, 2, 10))
+    leaving = add_household(live, "T1-a", category="general", approved_on=dt.date(2026, 12, 20))
+    assert plan(live, "sup1", Q1).json()["created"] == 2
+    planned = {v["household_id"]: v["id"] for v in visits(live, "sup1")}
+    worker = str(live.world.user_ids["worker1"])
+    assigned = assign(live, "sup1", [{"visit_id": v, "worker_id": worker} for v in planned.values()])
+    assert assigned.status_code == 200, assigned.text
+    tablet = device(live, tmp_path, "worker1")
+    tablet.pull()
+    held = tablet.visit(planned[moving["id"]])
+    assert held is not None
+    assert held.due_on == dt.date(2027, 2, 10)
+
+    update_household(live, moving["id"], category="general")  # now due 2026-05-10: overdue
+    update_household(live, leaving["id"], status="cancelled")
+    result = plan(live, "sup1", Q1).json()
+    assert (result["created"], result["rescheduled"], result["cancelled"]) == (0, 1, 1)
+    tablet.pull()
+    held = tablet.visit(planned[moving["id"]])
+    assert held is not None
+    assert (held.due_on, held.priority) == (dt.date(2026, 5, 10), 1)
+    assert tablet.visit(planned[leaving["id"]]) is None
 
 
 @pytest.mark.parametrize("period", ["2027Q5", "27Q1", "2027-13", "next quarter", "2027H3"])
@@ -142,3 +174,29 @@ def test_command_line_plans_by_area_code(
     assert "quarter" in capsys.readouterr().err
     assert cli.main(["plan", "--period", Q1, "--area", "NOPE"]) == 1
     assert "NOPE" in capsys.readouterr().err
+
+
+def test_racing_runs_create_each_visit_once(live: LiveServer) -> None:
+    """Two county runs at the same moment: the second waits for the first (PostgreSQL's advisory
+    lock) and then creates nothing, where without the lock its insert would have hit the unique
+    index (no ON CONFLICT on PostgreSQL)."""
+    if not live.settings.database_url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer at a time; the lock is PostgreSQL's")
+    for day in range(1, 6):
+        add_household(live, "T1-a", category="general", approved_on=dt.date(2026, 12, day))
+
+    async def race() -> list[int]:
+        engine = make_engine(live.settings.database_url)
+        factory = make_session_factory(engine)
+
+        async def run() -> int:
+            async with factory() as session, session.begin():
+                return (await generate_plan(session, Actor.system("test"), Q1)).created
+
+        try:
+            return sorted(await asyncio.gather(run(), run()))
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(race()) == [0, 5]
+    assert len(visits(live, "admin")) == 5
