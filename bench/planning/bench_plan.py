@@ -182,7 +182,9 @@ async def _plan(url: str, period: str) -> list[tuple[float, float, int]]:
     CPU is this process's (SQLite runs in it) plus the PostgreSQL backend's: on a shared machine
     it shows the work done, whatever else competes for the cores.
     """
-    engine = make_engine(url, null_pool=True)
+    # Pooled, not NullPool: the PostgreSQL backend must outlive the commit for its CPU to be read
+    # after it (a closed connection's backend exits, and its CPU time read as 0).
+    engine = make_engine(url)
     runs: list[tuple[float, float, int]] = []
     try:
         factory = make_session_factory(engine)
