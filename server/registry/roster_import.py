@@ -36,8 +36,10 @@ from server.audit.models import AuditEvent
 from server.audit.services import jsonable
 from server.auth.identity import Actor
 from server.db.base import UTCDateTime, utcnow
+from server.planning.models import Visit
 from server.registry.models import Area, Household, IncomeItem, Member
 from server.registry.roster import ParsedRoster, RosterFileError, RosterHousehold, paused_gc
+from server.sync.changes import ACTIVE_STATES, mark_changed
 
 __all__ = ["MAX_ERRORS_LISTED", "import_roster"]
 
@@ -510,6 +512,15 @@ async def _write(session: AsyncSession, plan: _Plan, progress: Callable[[int], N
     await _bulk_insert(session, _table(AuditEvent), plan.audit, progress)
 
 
+async def _mark_on_tablets(session: AsyncSession, plan: _Plan) -> None:
+    """Changed households that are on a worker's tablet (an active visit) go out through the sync
+    feed at commit. The import writes through Core, which the session's change hooks do not see."""
+    visits = _table(Visit).c
+    changed = [row["id"] for row in plan.household_updates]
+    rows = await _select_in(session, [visits.household_id, visits.state], visits.household_id, changed)
+    mark_changed(session, households={row["household_id"] for row in rows if row["state"] in ACTIVE_STATES})
+
+
 async def import_roster(
     session: AsyncSession,
     roster: ParsedRoster,
@@ -595,5 +606,6 @@ async def _import(
         }
         plan.audit.append(_audit_row(actor, "import", "roster", source or "roster", summary, now))
         await _write(session, plan, progress)
+        await _mark_on_tablets(session, plan)
     result.seconds = round(time.perf_counter() - started, 3)
     return result

@@ -16,8 +16,9 @@ Because the counter's row lock is held from numbering to commit, transactions co
 sequence order, so a reader that has seen sequence ``n`` has seen every change below ``n``
 (ARCHITECTURE rule 1). A transaction that holds the row locks of what it changes (a push, see
 :func:`rows_locked`) computes its visit and capture rows before taking the counter's lock, so the
-section every writer passes through in turn is only the numbering, the insert and the commit. Writes that bypass the ORM (``session.execute(update(Visit)…)``) must
-call :func:`mark_changed` themselves.
+section every writer passes through in turn is only the numbering, the insert and the commit.
+
+Writes that bypass the ORM (``session.execute(update(Visit)…)``) must call :func:`mark_changed` themselves.
 """
 
 from __future__ import annotations

@@ -364,3 +364,45 @@ def test_xlsx_import_matches_csv(db: Db) -> None:
     db.run(csv_bytes(ZH, rows()))
     again = db.run(xlsx_bytes(ZH, [[*r[:3], float(r[3]) if r[3] else None, *r[4:]] for r in rows()]), "r.xlsx")
     assert (again.created, again.updated, again.unchanged) == (0, 0, 2)
+
+
+def test_changed_household_on_a_tablet_reaches_the_sync_feed(db: Db) -> None:
+    """The import writes through Core; a changed household with an active visit still goes out."""
+    from server.planning.models import Visit
+    from server.sync.models import FeedRow
+
+    db.run(csv_bytes(ZH, rows()))
+    head = select(Household.id, Household.area_id).where(Household.head_id_number == HEAD)
+    [(household_id, area_id)] = db.query(head)
+
+    async def assign() -> None:
+        engine = make_engine(db.url, null_pool=True)
+        try:
+            async with make_session_factory(engine)() as session, session.begin():
+                session.add(
+                    Visit(
+                        household_id=household_id,
+                        area_id=area_id,
+                        reason="scheduled",
+                        period="2027Q1",
+                        due_on=dt.date(2027, 3, 31),
+                        state="assigned",
+                        assigned_to=db.world.user_ids["worker1"],
+                    )
+                )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(assign())
+    feed = select(FeedRow.version, FeedRow.seq, FeedRow.payload).where(
+        FeedRow.kind == "household", FeedRow.user_id == db.world.user_ids["worker1"]
+    )
+    [(version, seq, _)] = db.query(feed)
+    assert version == 1
+    db.run(csv_bytes(ZH, rows(benefit="800", wages="450", son=False)))
+    [(version, later, payload)] = db.query(feed)
+    assert (version, later > seq) == (2, True)
+    assert b'"benefit_amount":80000' in payload
+    assert "张小".encode() not in payload
+    # the other household has no visit: it is on nobody's tablet
+    assert len(db.query(select(FeedRow.entity_id).where(FeedRow.kind == "household"))) == 1
