@@ -19,6 +19,7 @@ from server.media.commands import media_args, run_media
 from server.payments.commands import payments_args, run_payments
 from server.registry.commands import import_args, run_import
 from server.settings import Settings, SettingsError, get_settings
+from server.sync.commands import run_sync, sync_args
 from sync.client.cli import add_arguments as device_args
 from sync.client.cli import run as run_device
 
@@ -116,6 +117,7 @@ COMMANDS: dict[str, Command] = {
     "decisions": ("proposals, effective dates, rules: recheck decisions propose", decisions_args, run_decisions),
     "payments": ("payment rosters: recheck payments build|close|export|import-return", payments_args, run_payments),
     "media": ("photo uploads: recheck media cleanup (expired uploads)", media_args, run_media),
+    "sync": ("the sync change log: recheck sync purge (old removals)", sync_args, run_sync),
     "device": ("a worker's tablet: recheck device login|pull|visits|capture|push", device_args, run_device),
     "simulate": ("a fleet of simulated tablets under faults (docs/simulation.md)", _simulate_args, _simulate),
 }

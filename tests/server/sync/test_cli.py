@@ -38,3 +38,34 @@ def test_device_command_round_trip(live: LiveServer, tmp_path: Path, capsys: pyt
     bad.write_text('{"outcome": "abducted"}')
     with pytest.raises(SystemExit, match=r"abducted|Invalid"):
         main([*base, "capture", visit_id, str(bad)])
+
+
+def test_sync_purge_command_keeps_removals_within_the_retention(
+    live: LiveServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import func, select
+
+    from server.settings import get_settings
+    from server.sync.models import FeedRow
+    from tests.server.sync.factory import cancel, run_db
+
+    url = live.settings.database_url
+    monkeypatch.setenv("RECHECK_DATABASE_URL", url)
+    get_settings.cache_clear()
+    ((visit_id, _),) = make_visits(url, live.world.area_ids["T1-a"], live.world.user_ids["worker1"])
+    cancel(url, visit_id)
+
+    async def removals(session: object) -> int:
+        query = select(func.count()).select_from(FeedRow).where(FeedRow.removed.is_(True))
+        return int(await session.scalar(query))  # type: ignore[attr-defined]
+
+    before = run_db(url, removals)
+    assert before >= 2  # the visit and its household left the worker's tablet
+    try:
+        assert main(["sync", "purge"]) == 0  # default retention: these removals are minutes old
+        assert run_db(url, removals) == before
+        assert main(["sync", "purge", "--days", "0"]) == 0
+        assert run_db(url, removals) == 0
+    finally:
+        get_settings.cache_clear()
+    assert f"{before} removal rows older than 0 days purged" in capsys.readouterr().out
