@@ -17,6 +17,7 @@ import base64
 import dataclasses
 import datetime as dt
 import hashlib
+import logging
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -45,6 +46,7 @@ from schemas.media import (
 from server.audit.services import record
 from server.auth.identity import Actor, CurrentUser
 from server.db.base import utcnow
+from server.decisions.services import visit_changed
 from server.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from server.media.config import MediaConfig
 from server.media.models import Photo, Upload
@@ -74,6 +76,8 @@ __all__ = [
 
 #: ``Upload-Checksum`` algorithms accepted per chunk (sha256 preferred; sha1 is tuspy's default).
 CHECKSUM_ALGORITHMS: dict[str, Callable[[], Any]] = {"sha256": hashlib.sha256, "sha1": hashlib.sha1}
+
+log = logging.getLogger("recheck.media")
 
 _LEASE = dt.timedelta(seconds=60)
 #: A difference hash with fewer set bits than this (or more than 64 minus it) comes from a
@@ -675,7 +679,21 @@ async def _complete_locked(ctx: MediaContext, user: CurrentUser, actor: Actor, p
         row.locked_until = None
         row.updated_at = _now()
         record(session, actor, "photo.stored", "photo", photo.id, {"sha256": row.sha256, "visit": str(row.visit_id)})
+    await _evidence_arrived(ctx, actor, row.visit_id)
     return row
+
+
+async def _evidence_arrived(ctx: MediaContext, actor: Actor, visit_id: uuid.UUID) -> None:
+    """An accepted visit that was waiting for this photo gets its proposal now (decisions makes
+    none while evidence is missing). Its own transaction, after the photo's: the photo is stored
+    whatever happens here, and ``recheck decisions propose`` picks up a visit this misses."""
+    try:
+        async with ctx.session_factory() as session, session.begin():
+            state = await session.scalar(select(Visit.state).where(Visit.id == visit_id))
+            if state == "accepted":
+                await visit_changed(session, visit_id, actor)
+    except Exception:
+        log.exception("proposal after the last photo failed", extra={"visit_id": str(visit_id)})
 
 
 def _store_objects(store: MediaStore, staging_key: str, sha256: str, result: ProcessedImage) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 from tests.server.decisions.helpers import (
@@ -13,6 +14,7 @@ from tests.server.decisions.helpers import (
     proposal_of,
     submitted_visit,
 )
+from tests.server.media.conftest import jpeg_bytes, tus_create, upload_metadata
 from tests.support import LiveServer
 
 
@@ -71,13 +73,22 @@ def test_moved_away_proposes_cancel(live: LiveServer) -> None:
 
 
 def test_missing_photo_blocks_the_proposal_until_it_arrives(live: LiveServer) -> None:
+    photo = jpeg_bytes(seed=5)
     household = create_household(live, members=1)
-    visit_id = submitted_visit(live, household, {"outcome": "completed"}, photo_hashes=["a" * 64])
+    visit_id = submitted_visit(
+        live, household, {"outcome": "moved_away"}, photo_hashes=[hashlib.sha256(photo).hexdigest()]
+    )
     accept_via_sync(live, visit_id)
     with live.as_user("sup1") as c:
         assert ok(c.get("/decisions/proposals", params={"household_id": household["id"]})) == []
     skipped = generate(live)["skipped"]
     assert skipped == [{"visit_id": str(visit_id), "reason": "evidence missing: 1 photo(s) not yet received"}]
+    # the photo arrives: the proposal is made then, without anyone running generate again
+    with live.as_user("worker1", live.register_device("worker1", "tablet")) as c:
+        created = tus_create(c, len(photo), upload_metadata(photo, visit_id), body=photo)
+    assert created.status_code == 201, created.text
+    assert created.headers["Upload-Offset"] == str(len(photo))
+    assert proposal_of(live, household)["outcome"] == "cancel"
 
 
 def test_resolving_the_conflict_makes_the_proposal(live: LiveServer) -> None:
