@@ -21,6 +21,7 @@ from typing import Annotated
 import msgspec
 
 from schemas.base import Fen, Struct, UtcDateTime
+from schemas.decisions import DeductionKind
 from schemas.media import PhotoKind
 from schemas.registry import Health, IncomeKind, LabourCapacity, Relation, Sex
 
@@ -30,6 +31,7 @@ __all__ = [
     "Capture",
     "CapturePatch",
     "ChangeReason",
+    "DeductionItem",
     "DepositsBand",
     "EmploymentStatus",
     "GpsFix",
@@ -130,6 +132,8 @@ class MemberStatus(Struct):
     employer: Annotated[str, msgspec.Meta(max_length=100)] | None = None
     #: Days of public-welfare labour (公益性劳动) done in the last month.
     welfare_labour_days: Annotated[int, msgspec.Meta(ge=0, le=31)] = 0
+    job_referrals_refused: Annotated[int, msgspec.Meta(ge=0, le=100)] = 0
+    """Suitable job referrals refused in a row, as the employment office's record shows."""
     note: Note | None = None
 
 
@@ -180,6 +184,17 @@ class IncomeItem(Struct):
     note: Note | None = None
 
 
+class DeductionItem(Struct):
+    """A deductible monthly cost the household claims (medical or disability costs, job costs)."""
+
+    id: uuid.UUID
+    kind: DeductionKind
+    monthly_amount: Fen
+    member_id: uuid.UUID | None = None
+    evidence: Annotated[list[Sha256], msgspec.Meta(max_length=20)] = []
+    note: Note | None = None
+
+
 class Assets(Struct):
     """Property of the household (DOMAIN.md: deposits band, vehicles, extra housing, business)."""
 
@@ -218,6 +233,7 @@ class Capture(Struct):
     members: Annotated[list[MemberStatus], msgspec.Meta(max_length=40)] = []
     member_changes: Annotated[list[MemberChange], msgspec.Meta(max_length=40)] = []
     incomes: Annotated[list[IncomeItem], msgspec.Meta(max_length=100)] = []
+    deductions: Annotated[list[DeductionItem], msgspec.Meta(max_length=40)] = []
     assets: Assets | None = None
     living_conditions: LivingConditions | None = None
     notes: Annotated[str, msgspec.Meta(max_length=4000)] = ""
@@ -237,6 +253,7 @@ class CapturePatch(Struct):
     members: Annotated[list[MemberStatus], msgspec.Meta(max_length=40)] | msgspec.UnsetType = msgspec.UNSET
     member_changes: Annotated[list[MemberChange], msgspec.Meta(max_length=40)] | msgspec.UnsetType = msgspec.UNSET
     incomes: Annotated[list[IncomeItem], msgspec.Meta(max_length=100)] | msgspec.UnsetType = msgspec.UNSET
+    deductions: Annotated[list[DeductionItem], msgspec.Meta(max_length=40)] | msgspec.UnsetType = msgspec.UNSET
     assets: Assets | msgspec.UnsetType | None = msgspec.UNSET
     living_conditions: LivingConditions | msgspec.UnsetType | None = msgspec.UNSET
     notes: Annotated[str, msgspec.Meta(max_length=4000)] | msgspec.UnsetType = msgspec.UNSET
@@ -253,10 +270,12 @@ CAPTURE_FIELDS: tuple[str, ...] = Capture.__struct_fields__
 
 
 def capture_photo_hashes(capture: Capture) -> set[str]:
-    """Every photo the capture refers to: visit photos, income evidence and the head's signature."""
+    """Every photo the capture refers to: visit photos, income and deduction evidence and the head's signature."""
     hashes = {p.sha256 for p in capture.photos}
     for income in capture.incomes:
         hashes.update(income.evidence)
+    for deduction in capture.deductions:
+        hashes.update(deduction.evidence)
     if capture.head_signature:
         hashes.add(capture.head_signature)
     return hashes

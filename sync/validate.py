@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
-from schemas.capture import Capture, MemberAdd, MemberEdit, MemberRemove, Outcome
+from schemas.capture import Capture, DeductionItem, IncomeItem, MemberAdd, MemberEdit, MemberRemove, Outcome
 from schemas.errors import FieldError
 
 __all__ = ["capture_problems"]
@@ -52,13 +52,18 @@ def capture_problems(
         elif status.member_id in seen:
             report("members", f"members[{i}].member_id", "listed twice")
         seen.add(status.member_id)
-    income_ids: set[uuid.UUID] = set()
-    for i, income in enumerate(form.incomes):
-        if income.member_id is not None and income.member_id not in known:
-            report("incomes", f"incomes[{i}].member_id", "not a member of this household (nor added in this form)")
-        if income.id in income_ids:
-            report("incomes", f"incomes[{i}].id", "listed twice")
-        income_ids.add(income.id)
+    lists: tuple[tuple[str, Sequence[IncomeItem | DeductionItem]], ...] = (
+        ("incomes", form.incomes),
+        ("deductions", form.deductions),
+    )
+    for name, lines in lists:
+        ids: set[uuid.UUID] = set()
+        for i, line in enumerate(lines):
+            if line.member_id is not None and line.member_id not in known:
+                report(name, f"{name}[{i}].member_id", "not a member of this household (nor added in this form)")
+            if line.id in ids:
+                report(name, f"{name}[{i}].id", "listed twice")
+            ids.add(line.id)
     for i, photo in enumerate(form.photos):
         if photo.member_id is not None and photo.member_id not in known:
             report("photos", f"photos[{i}].member_id", "not a member of this household")

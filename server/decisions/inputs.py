@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from schemas.capture import Capture, DepositsBand, EmploymentStatus, MemberAdd, MemberRemove
 from schemas.capture import Outcome as CaptureOutcome
 from schemas.decisions import (
+    Deduction,
     HouseholdSituation,
     IncomeLine,
     MemberSituation,
@@ -343,6 +344,7 @@ def situation_from_capture(
                 disability_grade=status.disability_grade if status else m.disability_grade,
                 labour_capacity=status.labour_capacity if status else _LABOUR[m.labour_capacity],
                 newly_employed=bool(status and status.employment in _WORKING and not registered_work),
+                job_referrals_refused=status.job_referrals_refused if status else 0,
                 deceased=bool(removed) and removed.get(m.id) in _LEFT_BY_DEATH,
                 moved_out=bool(removed) and m.id in removed and removed[m.id] not in _LEFT_BY_DEATH,
             )
@@ -359,6 +361,7 @@ def situation_from_capture(
                 disability_grade=status.disability_grade if status else None,
                 labour_capacity=status.labour_capacity if status else LabourCapacity.full,
                 newly_employed=bool(status and status.employment in _WORKING),
+                job_referrals_refused=status.job_referrals_refused if status else 0,
             )
         )
     if capture and capture.outcome == CaptureOutcome.completed:
@@ -371,10 +374,19 @@ def situation_from_capture(
             )
             for i in capture.incomes
         ]
+        deductions = [
+            Deduction(
+                kind=d.kind,
+                monthly_amount=d.monthly_amount,
+                member_id=d.member_id if d.member_id in member_ids else None,
+            )
+            for d in capture.deductions
+        ]
     else:
         lines = [
             IncomeLine(kind=_KIND[i.kind], monthly_amount=i.monthly_amount, member_id=i.member_id) for i in incomes
         ]
+        deductions = []
     found = PropertySituation()
     if capture and capture.assets:
         assets = capture.assets
@@ -391,6 +403,7 @@ def situation_from_capture(
         benefit_amount=household.benefit_amount,
         members=situation_members,
         incomes=lines,
+        deductions=deductions,
         property=found,
         visit_outcome=outcome,
         prior_failed_attempts=min(failed_attempts, 1000),

@@ -33,6 +33,9 @@ def photo_refs(form: Capture) -> dict[str, PhotoKind]:
     for income in form.incomes:
         for sha in income.evidence:
             refs.setdefault(sha, PhotoKind.income_proof)
+    for deduction in form.deductions:
+        for sha in deduction.evidence:
+            refs.setdefault(sha, PhotoKind.document)
     if form.head_signature:
         refs.setdefault(form.head_signature, PhotoKind.signature)
     return refs

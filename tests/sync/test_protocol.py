@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas.capture import Capture, IncomeItem, MemberAdd, MemberStatus, Outcome
+from schemas.capture import Capture, DeductionItem, IncomeItem, MemberAdd, MemberStatus, Outcome
 from sync.codec import DecodeProblem, decode_mutation, decode_push
 from sync.cursor import CursorError, decode_cursor, encode_cursor
 from sync.digest import EMPTY_DIGEST, digest
@@ -87,7 +87,7 @@ def test_supervisor_owned_field_is_never_applied_from_a_device() -> None:
 
 
 def test_capture_problems_name_fields_and_only_for_sent_fields() -> None:
-    member, stranger, added = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    member, stranger, added, cost = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     form = Capture(
         members=[MemberStatus(member_id=member), MemberStatus(member_id=added)],
         member_changes=[
@@ -101,11 +101,22 @@ def test_capture_problems_name_fields_and_only_for_sent_fields() -> None:
             )
         ],
         incomes=[IncomeItem(id=uuid.uuid4(), kind="wages", monthly_amount=100, member_id=stranger)],
+        deductions=[
+            DeductionItem(id=cost, kind="illness_cost", monthly_amount=100, member_id=added),
+            DeductionItem(id=cost, kind="job_cost", monthly_amount=100, member_id=stranger),
+        ],
         started_at=dt.datetime(2026, 1, 1, 10, tzinfo=dt.UTC),
         ended_at=dt.datetime(2026, 1, 1, 9, tzinfo=dt.UTC),
     )
-    problems = capture_problems(form, {"incomes", "ended_at"}, member_ids={member}, submit=True, prefix="$.f")
-    assert [p.path for p in problems] == ["$.f.incomes[0].member_id", "$.f.ended_at", "$.f.outcome"]
+    sent = {"incomes", "deductions", "ended_at"}
+    problems = capture_problems(form, sent, member_ids={member}, submit=True, prefix="$.f")
+    assert [p.path for p in problems] == [
+        "$.f.incomes[0].member_id",
+        "$.f.deductions[1].member_id",
+        "$.f.deductions[1].id",
+        "$.f.ended_at",
+        "$.f.outcome",
+    ]
     assert capture_problems(form, set(), member_ids={member}, submit=False, prefix="$.f") == []
     done = msgspec.structs.replace(form, outcome=Outcome.completed, incomes=[], ended_at=None)
     assert [p.path for p in capture_problems(done, set(), member_ids={member}, submit=True, prefix="$")] == [

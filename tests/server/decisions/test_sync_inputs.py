@@ -101,3 +101,38 @@ def test_resolving_the_conflict_makes_the_proposal(live: LiveServer) -> None:
         conflicts = ok(c.get("/reviews/conflicts", params={"visit_id": str(visit_id)}))
         ok(c.post(f"/reviews/conflicts/{conflicts[0]['id']}/resolve", json={"resolution": "keep"}))
     assert proposal_of(live, household)["outcome"] == "cancel"
+
+
+def test_deductions_and_refused_job_referrals_from_the_capture(live: LiveServer) -> None:
+    """Rural standard 560.00: medical costs of a seriously ill member are deducted; a member who
+    refused three job referrals in a row loses their share (DOMAIN.md "Counting income")."""
+    ill = create_household(live, members=2, benefit_amount=50000)
+    ids = _members(live, ill)
+    capture = {
+        "outcome": "completed",
+        "members": [{"member_id": ids[1], "present": True, "health": "seriously_ill"}],
+        "incomes": [{"id": str(uuid.uuid4()), "kind": "business", "monthly_amount": 100000}],
+        "deductions": [
+            {"id": str(uuid.uuid4()), "kind": "illness_cost", "monthly_amount": 40000, "member_id": ids[1]},
+            {"id": str(uuid.uuid4()), "kind": "illness_cost", "monthly_amount": 9900, "member_id": ids[0]},
+        ],
+    }
+    accept_via_sync(live, submitted_visit(live, ill, capture))
+    proposal = proposal_of(live, ill)
+    # counted 1,000.00 − allowed 400.00 (the healthy head's claim is refused) → 300.00 per capita
+    assert proposal["per_capita_income"] == 30000
+    assert proposal["new_amount"] == 52000
+    assert "deduction_disallowed" in proposal["reasons"]
+
+    refusing = create_household(live, members=2, benefit_amount=52000)
+    ids = _members(live, refusing)
+    capture = {
+        "outcome": "completed",
+        "members": [{"member_id": ids[1], "present": True, "job_referrals_refused": 3}],
+        "incomes": [{"id": str(uuid.uuid4()), "kind": "business", "monthly_amount": 60000}],
+    }
+    accept_via_sync(live, submitted_visit(live, refusing, capture))
+    proposal = proposal_of(live, refusing)
+    assert proposal["per_capita_income"] == 30000
+    assert proposal["new_amount"] == 26000  # one member's share of (560.00 − 300.00)
+    assert "member_share_removed" in proposal["reasons"]
