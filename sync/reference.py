@@ -14,6 +14,7 @@ from functools import lru_cache
 import msgspec
 
 from schemas.capture import ChangeReason, DepositsBand, EmploymentStatus, Outcome, PhotoKind, SignatureMissing
+from schemas.decisions import DeductionKind
 from schemas.registry import Category, Health, IncomeKind, LabourCapacity, Relation
 from schemas.sync import Code, ReferenceData
 
@@ -61,6 +62,9 @@ _LABELS: dict[enum.Enum, tuple[str, str]] = {
     Category.three_no: ("三无", "three no"),
     Category.extreme_hardship: ("特困", "extreme hardship"),
     Category.general: ("一般", "general"),
+    DeductionKind.disability_cost: ("残疾刚性支出", "disability costs"),
+    DeductionKind.illness_cost: ("重病医疗刚性支出", "serious-illness costs"),
+    DeductionKind.job_cost: ("就业必要成本", "necessary job costs"),
 }
 
 
@@ -85,6 +89,7 @@ def reference_data() -> ReferenceData:
         "change_reasons": _codes(ChangeReason),
         "employment": _codes(EmploymentStatus),
         "deposits": _codes(DepositsBand),
+        "deduction_kinds": _codes(DeductionKind),
         "photo_kinds": _codes(PhotoKind),
         "signature_missing": _codes(SignatureMissing),
         "categories": _codes(Category),

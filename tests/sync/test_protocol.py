@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 
 import msgspec
@@ -133,3 +134,19 @@ def test_codec_rejects_one_mutation_with_its_path() -> None:
     with pytest.raises(DecodeProblem) as problem:
         decode_push(b'{"device_time":"yesterday","mutations":[]}')
     assert problem.value.error.path == "$.device_time"
+
+
+def test_reference_data_lists_every_code_with_labels_and_a_content_version() -> None:
+    from schemas.decisions import DeductionKind
+    from schemas.registry import IncomeKind
+    from sync.reference import reference_data
+
+    ref = reference_data()
+    income = {c.code: c for c in ref.lists["income_kinds"]}
+    assert set(income) == {k.value for k in IncomeKind}
+    assert income["wages"].counted is True
+    assert income["resident_basic_pension"].counted is False
+    deductions = {c.code: c.zh for c in ref.lists["deduction_kinds"]}
+    assert set(deductions) == {k.value for k in DeductionKind}
+    assert all(label != code for code, label in deductions.items())  # a Chinese label, not the code
+    assert ref.version == hashlib.sha256(msgspec.json.encode(ref.lists)).hexdigest()[:16]
