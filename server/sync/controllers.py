@@ -1,10 +1,10 @@
 """``POST /sync/pull`` and ``POST /sync/push`` for tablets, and ``/reviews/…`` for supervisors.
 
 Sync bodies are msgspec JSON, or MessagePack when the request's ``Content-Type`` (or, for the
-response, ``Accept``) is ``application/msgpack``. Sync answers are gzipped here rather than by
-the app-wide compression: with zlib-ng at level :data:`GZIP_LEVEL`, in a worker thread, so a big first-sync
-page neither stalls the event loop nor spends seconds at level 9. Only a registered, unrevoked
-device may sync (the auth middleware refuses a revoked one on every request).
+response, ``Accept``) is ``application/msgpack``. Sync answers are compressed here rather than
+by the app-wide compression: zstd or gzip as the device accepts, off the event loop
+(:mod:`server.sync.compress`). Only a registered, unrevoked device may sync (the auth middleware
+refuses a revoked one on every request).
 """
 
 from __future__ import annotations
@@ -13,11 +13,9 @@ import datetime as dt
 import uuid
 from typing import Any
 
-import anyio
 import msgspec
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.params import JSONBody
-from zlib_ng import gzip_ng
 
 from schemas.auth import Role
 from schemas.sync import (
@@ -36,6 +34,7 @@ from server.auth.guards import allow
 from server.deps import AppSettings, AuditActor, Caller, DbSession
 from server.errors import DomainError
 from server.sync import apply, feed, review
+from server.sync.compress import compress, negotiate
 from sync.codec import MSGPACK, encode, error_from_msgspec
 
 __all__ = ["ReviewController", "SyncController"]
@@ -43,9 +42,7 @@ __all__ = ["ReviewController", "SyncController"]
 _SUPERVISORS = allow(Role.supervisor, Role.admin)
 _DEVICES = {**allow(Role.worker, Role.supervisor, device=True), "skip_compression": True}
 
-#: gzip level of sync answers (zlib-ng): 6 is within a few per cent of 9's size at several times its speed.
-GZIP_LEVEL = 6
-_GZIP_MIN = 512
+_COMPRESS_MIN = 512
 
 
 def _wants_msgpack(request: Request[Any, Any, Any]) -> bool:
@@ -60,9 +57,10 @@ async def _respond(request: Request[Any, Any, Any], value: Any) -> Response[Any]
     msgpack = _wants_msgpack(request)
     body = encode(value, msgpack=msgpack)
     headers = {"Vary": "Accept, Accept-Encoding"}
-    if len(body) >= _GZIP_MIN and "gzip" in request.headers.get("accept-encoding", ""):
-        body = await anyio.to_thread.run_sync(lambda: gzip_ng.compress(body, GZIP_LEVEL, mtime=0))
-        headers["Content-Encoding"] = "gzip"
+    coding = negotiate(request.headers.get("accept-encoding", "")) if len(body) >= _COMPRESS_MIN else None
+    if coding is not None:
+        body = await compress(body, coding)
+        headers["Content-Encoding"] = coding
     return Response(content=body, media_type=MSGPACK if msgpack else "application/json", headers=headers)
 
 

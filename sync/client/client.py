@@ -106,7 +106,7 @@ class DeviceClient:
         *,
         http: httpx.Client | None = None,
         msgpack: bool = False,
-        gzip: bool = True,
+        compress: bool = True,
         backoff: Backoff | None = None,
         sleep: Callable[[float], None] = time.sleep,
         seed: int | None = None,
@@ -116,7 +116,13 @@ class DeviceClient:
     ) -> None:
         self.store = store if isinstance(store, Store) else Store(store)
         self.transport = Transport(
-            base_url, http=http, msgpack=msgpack, gzip=gzip, backoff=backoff, sleep=sleep, rng=random.Random(seed)
+            base_url,
+            http=http,
+            msgpack=msgpack,
+            compress=compress,
+            backoff=backoff,
+            sleep=sleep,
+            rng=random.Random(seed),
         )
         self.transport.token = lambda: self.store.get("access_token")
         self.transport.refresh = self._refresh

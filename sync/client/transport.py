@@ -1,4 +1,4 @@
-"""HTTP for the tablet: JSON or MessagePack, gzip, exponential backoff with full jitter.
+"""HTTP for the tablet: JSON or MessagePack, zstd or gzip answers, exponential backoff with full jitter.
 
 Network failures, timeouts, 5xx and 429 are retried (``Retry-After`` is honoured); other 4xx
 answers are final and raised as :class:`Refused` with the server's error body. A 401 triggers
@@ -71,7 +71,7 @@ class Transport:
         *,
         http: httpx.Client | None = None,
         msgpack: bool = False,
-        gzip: bool = True,
+        compress: bool = True,
         backoff: Backoff | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
@@ -79,7 +79,7 @@ class Transport:
     ) -> None:
         self.http = http or httpx.Client(base_url=base_url, timeout=timeout)
         self.msgpack = msgpack
-        self.gzip = gzip
+        self.compress = compress
         self.backoff = backoff or Backoff()
         self.sleep = sleep
         self.rng = rng or random.Random()
@@ -95,7 +95,8 @@ class Transport:
         headers = {
             "Content-Type": media,
             "Accept": media,
-            "Accept-Encoding": "gzip" if self.gzip else "identity",
+            # zstd first (smaller and cheaper to unpack on a tablet); httpx decodes either
+            "Accept-Encoding": "zstd, gzip" if self.compress else "identity",
         }
         token = self.token() if authenticated else None
         if token:
