@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import gc
 import operator
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +25,7 @@ from sqlalchemy import JSON, Boolean, Date, Table, Uuid
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.db.base import UTCDateTime
+from server.db.batch import convert_column, paused_gc
 
 __all__ = ["Prepared", "fast_insert", "insert", "paused_gc", "prepare", "roomy_sqlite_cache"]
 
@@ -69,20 +69,6 @@ def _converter(column_type: Any, sqlite: bool) -> Callable[[Any], Any] | None:
     return None
 
 
-def _convert_column(convert: Callable[[Any], Any], values: Sequence[Any]) -> list[Any]:
-    """One column converted; a column of few distinct values (timestamps of a batch, flags) is
-    converted once per value. JSON values are often unhashable, so they are never deduplicated."""
-    if convert is _json:
-        return [None if v is None else _json(v) for v in values]
-    distinct = set(values)
-    if len(distinct) * 4 < len(values):
-        table = {v: None if v is None else convert(v) for v in distinct}
-        return list(map(table.__getitem__, values))
-    if None in distinct:
-        return [None if v is None else convert(v) for v in values]
-    return list(map(convert, values))
-
-
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """Rows of one table as the driver takes them (built by :func:`prepare`, no I/O)."""
@@ -108,7 +94,7 @@ def prepare(table: Table, rows: Sequence[Mapping[str, Any]], dialect: str) -> Pr
     converters = [_converter(table.c[name].type, sqlite) for name in names]
     if any(converters):
         columns = [
-            _convert_column(convert, values) if convert is not None else values
+            convert_column(convert, values, hashable=convert is not _json) if convert is not None else values
             for convert, values in zip(converters, zip(*records, strict=True), strict=True)
         ]
         records = list(zip(*columns, strict=True))
@@ -157,22 +143,3 @@ async def roomy_sqlite_cache(connection: AsyncConnection, kib: int = 65536) -> A
     await connection.exec_driver_sql(f"PRAGMA cache_size=-{int(kib)}")
     yield
     await connection.exec_driver_sql(f"PRAGMA cache_size={before}")
-
-
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector around a synchronous block that builds many objects.
-
-    A batch of 4,000 proposals allocates a few hundred thousand small objects (situations,
-    engine results, row dicts) that live until the batch is written; each generation-2 pass
-    walks them all, and at 100,000 proposals the collector took a quarter of the run. Nothing
-    built here forms a cycle, so reference counting frees it all. Only for blocks without an
-    ``await``: the pause is process-wide and must not span other tasks' work.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()

@@ -19,7 +19,6 @@ import contextlib
 import csv
 import datetime as dt
 import functools
-import gc
 import io
 import operator
 import re
@@ -43,6 +42,7 @@ from schemas.registry import (
     id_number_problem,
 )
 from schemas.roster import RosterError
+from server.db.batch import paused_gc
 from server.errors import DomainError
 
 __all__ = [
@@ -55,7 +55,6 @@ __all__ = [
     "RosterHousehold",
     "RosterMember",
     "RosterTooLarge",
-    "paused_gc",
     "read_roster",
     "read_roster_bytes",
 ]
@@ -752,23 +751,6 @@ def read_roster_bytes(
         else:
             rows = _csv_rows(data)
         return _check_rows(rows, max_rows, progress)
-
-
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building many small acyclic objects.
-
-    Reading 250,000 rows allocates millions of lists and dicts; each generation-2 pass walks them
-    all, which costs a third of the time. Nothing built here forms a cycle, so reference counting
-    frees it all; the collector is re-enabled (if it was on) when the block ends.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _headers(raw: list[Any]) -> tuple[dict[int, str], dict[str, str]]:

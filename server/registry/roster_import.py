@@ -36,9 +36,10 @@ from server.audit.models import AuditEvent
 from server.audit.services import jsonable
 from server.auth.identity import Actor
 from server.db.base import UTCDateTime, utcnow
+from server.db.batch import convert_column, paused_gc
 from server.planning.models import Visit
 from server.registry.models import Area, Household, IncomeItem, Member
-from server.registry.roster import ParsedRoster, RosterFileError, RosterHousehold, paused_gc
+from server.registry.roster import ParsedRoster, RosterFileError, RosterHousehold
 from server.sync.changes import ACTIVE_STATES, mark_changed
 
 __all__ = ["MAX_ERRORS_LISTED", "import_roster"]
@@ -434,19 +435,6 @@ def _converter(table: Table, name: str, dialect: str) -> Callable[[Any], Any] | 
     return None
 
 
-def _convert_column(convert: Callable[[Any], Any], values: Sequence[Any]) -> list[Any]:
-    """Convert one column; repeated values (timestamps, dates) are converted once."""
-    if convert is _json_text:
-        return [None if v is None else _json_text(v) for v in values]
-    distinct = set(values)
-    if len(distinct) * 4 < len(values):
-        table = {v: None if v is None else convert(v) for v in distinct}
-        return list(map(table.__getitem__, values))
-    if None in distinct:
-        return [None if v is None else convert(v) for v in values]
-    return list(map(convert, values))
-
-
 async def _bulk_insert(
     session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], progress: Callable[[int], None] | None
 ) -> None:
@@ -472,7 +460,7 @@ async def _bulk_insert(
         records = [pick(row) for row in chunk]
         if any(converters):
             by_column = [
-                _convert_column(convert, values) if convert else values
+                convert_column(convert, values, hashable=convert is not _json_text) if convert else values
                 for convert, values in zip(converters, zip(*records, strict=True), strict=True)
             ]
             records = list(zip(*by_column, strict=True))
@@ -538,7 +526,7 @@ async def import_roster(
     Any bad row refuses the whole import with :class:`RosterFileError`, unless ``skip_invalid``:
     then the households with a bad row are left out and the rest are imported. The caller commits.
     """
-    with paused_gc():  # hundreds of thousands of small dicts: see roster.paused_gc
+    with paused_gc():  # hundreds of thousands of small dicts
         return await _import(session, roster, actor, scope, skip_invalid, dry_run, source, progress)
 
 

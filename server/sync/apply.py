@@ -27,6 +27,7 @@ import logging
 import random
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,6 +150,17 @@ class _Batch:
         )
 
 
+async def _locked(session: AsyncSession, model: Any, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Any]:
+    """The rows of ``model`` with these ids, locked in id order on PostgreSQL (SQLite has one writer)."""
+    wanted = sorted(ids)
+    if not wanted:
+        return {}
+    query = select(model).where(model.id.in_(wanted)).order_by(model.id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return {row.id: row for row in (await session.scalars(query)).all()}
+
+
 async def _load(batch: _Batch, mutations: list[Mutation]) -> None:
     """Everything the batch needs, in a few queries.
 
@@ -158,19 +170,10 @@ async def _load(batch: _Batch, mutations: list[Mutation]) -> None:
     counter's lock is taken (:func:`server.sync.changes.rows_locked`).
     """
     session = batch.session
-    postgres = session.get_bind().dialect.name == "postgresql"
-    visit_ids = sorted({m.visit_id for m in mutations if isinstance(m, CaptureMutation)})
-    if visit_ids:
-        v_query = select(Visit).where(Visit.id.in_(visit_ids)).order_by(Visit.id)
-        if postgres:
-            v_query = v_query.with_for_update()
-        batch.visits = {v.id: v for v in (await session.scalars(v_query)).all()}
-    capture_ids = sorted({m.entity_id for m in mutations if isinstance(m, CaptureMutation)})
-    if capture_ids:
-        query = select(CaptureRecord).where(CaptureRecord.id.in_(capture_ids)).order_by(CaptureRecord.id)
-        if postgres:
-            query = query.with_for_update()
-        batch.captures = {c.id: c for c in (await session.scalars(query)).all()}
+    captures = [m for m in mutations if isinstance(m, CaptureMutation)]
+    visit_ids = sorted({m.visit_id for m in captures})
+    batch.visits = await _locked(session, Visit, visit_ids)
+    batch.captures = await _locked(session, CaptureRecord, {m.entity_id for m in captures})
     if visit_ids:
         primaries = await session.execute(
             select(CaptureRecord.visit_id, CaptureRecord.id).where(
@@ -191,10 +194,7 @@ async def _load(batch: _Batch, mutations: list[Mutation]) -> None:
             batch.members[household_id].add(member_id)
     edited = sorted({m.entity_id for m in mutations if isinstance(m, HouseholdMutation)})
     if edited:
-        h_query = select(Household).where(Household.id.in_(edited)).order_by(Household.id)
-        if postgres:
-            h_query = h_query.with_for_update()
-        batch.households = {h.id: h for h in (await session.scalars(h_query)).all()}
+        batch.households = await _locked(session, Household, edited)
         writes = await session.scalars(
             select(FieldWrite).where(FieldWrite.entity == "household", FieldWrite.entity_id.in_(edited))
         )
