@@ -118,7 +118,9 @@ async def accept_visit(session: AsyncSession, user: CurrentUser, actor: Actor, v
     primary.review = "accepted"
     primary.version += 1
     household = await session.get(Household, visit.household_id)
-    if household is not None:
+    if household is not None and primary.outcome == "completed":
+        # the next recheck counts from the last *completed* one (DOMAIN.md); nobody at home or a
+        # refusal leads to a follow-up visit instead
         household.last_recheck_on = (primary.ended_at or utcnow()).date()
     await session.flush()
     await propose_for_visit(session, visit.id, actor)

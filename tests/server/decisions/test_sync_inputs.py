@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 
+from server.db.base import utcnow
 from tests.server.decisions.helpers import (
     accept_via_sync,
     create_household,
@@ -136,3 +137,14 @@ def test_deductions_and_refused_job_referrals_from_the_capture(live: LiveServer)
     assert proposal["per_capita_income"] == 30000
     assert proposal["new_amount"] == 26000  # one member's share of (560.00 − 300.00)
     assert "member_share_removed" in proposal["reasons"]
+
+
+def test_only_a_completed_recheck_moves_the_households_last_recheck(live: LiveServer) -> None:
+    household = create_household(live, members=1)
+    accept_via_sync(live, submitted_visit(live, household, {"outcome": "nobody_home"}))
+    with live.as_user("sup1") as c:
+        assert ok(c.get(f"/households/{household['id']}")).get("last_recheck_on") is None
+    accept_via_sync(live, submitted_visit(live, household, {"outcome": "completed"}, reason="follow_up"))
+    with live.as_user("sup1") as c:
+        # the capture's end time, or the day it was accepted when it has none (as here)
+        assert ok(c.get(f"/households/{household['id']}")).get("last_recheck_on") == utcnow().date().isoformat()
