@@ -39,7 +39,7 @@ from schemas.planning import ComplaintChannel, ComplaintCreate, ComplaintSubject
 from schemas.registry import Category, Health, IncomeKind, LabourCapacity, Residence
 from server.audit.services import record
 from server.auth.identity import Actor, CurrentUser
-from server.db.base import utcnow
+from server.db.base import core_table, utcnow
 from server.decisions.bulk import fast_insert, paused_gc
 from server.decisions.models import Proposal
 from server.media.models import Photo
@@ -250,7 +250,7 @@ async def schedule_follow_ups(
         }
         for _visit_id, household_id, area_id in visits
     ]
-    await fast_insert(await session.connection(), Visit.__table__, rows)  # type: ignore[arg-type]
+    await fast_insert(await session.connection(), core_table(Visit), rows)
     for row, (visit_id, _h, _a) in zip(rows, visits, strict=True):
         record(session, actor, "create", "visit", row["id"], {"reason": "follow_up", "after_visit": str(visit_id)})
     return len(rows)

@@ -43,7 +43,7 @@ from schemas.errors import FieldError
 from server.audit.models import AuditEvent
 from server.audit.services import record
 from server.auth.identity import Actor, CurrentUser
-from server.db.base import utcnow
+from server.db.base import core_table, utcnow
 from server.decisions import bulk, inputs
 from server.decisions.bulk import fast_insert
 from server.decisions.models import Approval, CommunityAppraisal, Objection, Proposal, PublicNotice, RuleSet
@@ -330,8 +330,8 @@ def _records(batch: inputs.RawBatch, rules: ProgrammeRules, day: dt.date, actor:
         for row in computed.rows
     ]
     return _Prepared(
-        proposals=bulk.prepare(Proposal.__table__, computed.rows, dialect),  # type: ignore[arg-type]
-        audits=bulk.prepare(AuditEvent.__table__, audits, dialect),  # type: ignore[arg-type]
+        proposals=bulk.prepare(core_table(Proposal), computed.rows, dialect),
+        audits=bulk.prepare(core_table(AuditEvent), audits, dialect),
         follow=computed.follow,
         skipped=computed.skipped,
     )
@@ -1054,8 +1054,8 @@ async def approve(
         months[month_key(effective)] = months.get(month_key(effective), 0) + 1
         total += amount
     connection = await session.connection()
-    await fast_insert(connection, Approval.__table__, approvals)  # type: ignore[arg-type]
-    await fast_insert(connection, AuditEvent.__table__, audits)  # type: ignore[arg-type]
+    await fast_insert(connection, core_table(Approval), approvals)
+    await fast_insert(connection, core_table(AuditEvent), audits)
     return ApprovalResult(batch_id=batch_id, approved=len(ordered), effective_from=months, total_new_amount=total)
 
 

@@ -26,7 +26,7 @@ from schemas.errors import FieldError
 from schemas.payments import AreaTotal, MonthRead, MonthState, ReturnResult, RosterRowRead, RowStatus
 from server.audit.services import record
 from server.auth.identity import Actor, CurrentUser
-from server.db.base import utcnow
+from server.db.base import core_table, utcnow
 from server.decisions.bulk import fast_insert
 from server.decisions.models import Proposal
 from server.decisions.policy import format_yuan
@@ -188,7 +188,7 @@ async def build(session: AsyncSession, actor: Actor, month: str, *, user: Curren
         values_row["seq"] = seq
         values.append(values_row)
         total += values_row["amount"]
-    await fast_insert(await session.connection(), RosterRow.__table__, values)  # type: ignore[arg-type]
+    await fast_insert(await session.connection(), core_table(RosterRow), values)
     row.row_count, row.total = len(values), total
     row.paid_count = row.paid_total = row.failed_count = row.failed_total = 0
     row.built_at, row.built_by = utcnow(), actor.user_id

@@ -35,7 +35,7 @@ from schemas.roster import RosterImportResult
 from server.audit.models import AuditEvent
 from server.audit.services import jsonable
 from server.auth.identity import Actor
-from server.db.base import UTCDateTime, utcnow
+from server.db.base import UTCDateTime, core_table, utcnow
 from server.db.batch import convert_column, paused_gc
 from server.planning.models import Visit
 from server.registry.models import Area, Household, IncomeItem, Member
@@ -147,28 +147,28 @@ async def _load(session: AsyncSession, roster: ParsedRoster) -> _Stored:
         code: (area_id, residence)
         for area_id, code, residence in (await session.execute(select(Area.id, Area.code, Area.residence))).all()
     }
-    household_table = Household.__table__.c
+    household_table = core_table(Household).c
     households = {
         row["head_id_number"]: dict(row)
-        for row in await _select_in(session, Household.__table__.c, household_table.head_id_number, roster.households)
+        for row in await _select_in(session, household_table, household_table.head_id_number, roster.households)
     }
-    member_table = Member.__table__.c
+    member_table = core_table(Member).c
     household_ids = [h["id"] for h in households.values()]
     members_by_number = {
         row["id_number"]: dict(row)
-        for row in await _select_in(session, Member.__table__.c, member_table.household_id, household_ids)
+        for row in await _select_in(session, member_table, member_table.household_id, household_ids)
     }
     numbers = [
         m.id_number for h in roster.households.values() for m in h.members if m.id_number not in members_by_number
     ]
-    for row in await _select_in(session, Member.__table__.c, member_table.id_number, numbers):
+    for row in await _select_in(session, member_table, member_table.id_number, numbers):
         members_by_number[row["id_number"]] = dict(row)
     members_by_household: dict[uuid.UUID, list[dict[str, Any]]] = {}
     for member in members_by_number.values():
         members_by_household.setdefault(member["household_id"], []).append(member)
     incomes: dict[uuid.UUID, list[dict[str, Any]]] = {}
-    income_table = IncomeItem.__table__.c
-    for row in await _select_in(session, IncomeItem.__table__.c, income_table.household_id, household_ids):
+    income_table = core_table(IncomeItem).c
+    for row in await _select_in(session, income_table, income_table.household_id, household_ids):
         if row["member_id"] is not None:
             incomes.setdefault(row["household_id"], []).append(dict(row))
     return _Stored(areas, households, members_by_number, members_by_household, incomes)
@@ -186,7 +186,7 @@ async def _resolve_codes(session: AsyncSession, roster: ParsedRoster, stored: _S
             wanted[head] = stored.households[head]["code"]
         else:
             wanted[head] = _generated_code(household.fields.get("area_code", ""), head)
-    table = Household.__table__.c
+    table = core_table(Household).c
     taken = {
         row["code"]: row["head_id_number"]
         for row in await _select_in(session, (table.code, table.head_id_number), table.code, set(wanted.values()))
@@ -272,7 +272,7 @@ async def _household_codes(session: AsyncSession, stored: _Stored, roster: Parse
         if m.id_number in stored.members_by_number
     }
     ids -= {h["id"] for h in stored.households.values()}
-    table = Household.__table__.c
+    table = core_table(Household).c
     return {row["id"]: row["code"] for row in await _select_in(session, (table.id, table.code), table.id, ids)}
 
 
@@ -398,12 +398,6 @@ def _plan_household(
     return created, updated, len(removed)
 
 
-def _table(model: Any) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
-
-
 def _update_by_id(table: Table, keys: Iterable[str]) -> Any:
     """``UPDATE table SET k = :k … WHERE id = :_id`` for executemany with whole rows."""
     return (
@@ -483,7 +477,7 @@ async def _write(session: AsyncSession, plan: _Plan, progress: Callable[[int], N
             if progress:
                 progress(len(chunk))
 
-    households, members, incomes = _table(Household), _table(Member), _table(IncomeItem)
+    households, members, incomes = core_table(Household), core_table(Member), core_table(IncomeItem)
     await _bulk_insert(session, households, plan.new_households, progress)
     if plan.household_updates:
         await run(_update_by_id(households, plan.household_updates[0]), plan.household_updates, by_id=True)
@@ -497,13 +491,13 @@ async def _write(session: AsyncSession, plan: _Plan, progress: Callable[[int], N
         await run(_update_by_id(members, plan.member_updates[0]), plan.member_updates, by_id=True)
     await _bulk_insert(session, members, plan.new_members, progress)
     await _bulk_insert(session, incomes, plan.new_incomes, progress)
-    await _bulk_insert(session, _table(AuditEvent), plan.audit, progress)
+    await _bulk_insert(session, core_table(AuditEvent), plan.audit, progress)
 
 
 async def _mark_on_tablets(session: AsyncSession, plan: _Plan) -> None:
     """Changed households that are on a worker's tablet (an active visit) go out through the sync
     feed at commit. The import writes through Core, which the session's change hooks do not see."""
-    visits = _table(Visit).c
+    visits = core_table(Visit).c
     changed = [row["id"] for row in plan.household_updates]
     rows = await _select_in(session, [visits.household_id, visits.state], visits.household_id, changed)
     mark_changed(session, households={row["household_id"] for row in rows if row["state"] in ACTIVE_STATES})

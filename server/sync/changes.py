@@ -510,8 +510,9 @@ def _captures(session: Session, ids: set[uuid.UUID], *, loaded: bool) -> list[An
 def _upsert(session: Session, model: Any, keys: list[str]) -> Any:
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(core_table(model))
-    columns = [c.name for c in model.__table__.columns if c.name not in keys]
+    table = core_table(model)
+    statement = insert(table)
+    columns = [c.name for c in table.columns if c.name not in keys]
     return statement.on_conflict_do_update(
         index_elements=keys, set_={name: statement.excluded[name] for name in columns}
     )
