@@ -526,23 +526,19 @@ def demo_args(parser: argparse.ArgumentParser) -> None:
 
 async def _run(settings: Settings, seed: int, households: int, once: bool) -> str:
     from server.cli import CommandError
-    from server.db.session import make_engine, make_session_factory
+    from server.db.session import command_transaction
 
-    engine = make_engine(settings.database_url, null_pool=True)
-    try:
-        async with make_session_factory(engine)() as session, session.begin():
-            if await demo_exists(session):
-                if once:
-                    return "demo county already loaded: nothing to do"
-                raise CommandError("the demo county is already loaded (use a fresh database, or --once)")
-            county = build_county(seed, households)
-            names = [u["username"] for u in county.users]
-            taken = (await session.scalars(select(User.username).where(User.username.in_(names)))).all()
-            if taken:
-                raise CommandError(f"user name(s) already taken: {', '.join(sorted(taken))}")
-            await load_demo(session, county)
-    finally:
-        await engine.dispose()
+    async with command_transaction(settings.database_url) as session:
+        if await demo_exists(session):
+            if once:
+                return "demo county already loaded: nothing to do"
+            raise CommandError("the demo county is already loaded (use a fresh database, or --once)")
+        county = build_county(seed, households)
+        names = [u["username"] for u in county.users]
+        taken = (await session.scalars(select(User.username).where(User.username.in_(names)))).all()
+        if taken:
+            raise CommandError(f"user name(s) already taken: {', '.join(sorted(taken))}")
+        await load_demo(session, county)
     return (
         f"demo county {COUNTY_NAME} ({COUNTY_CODE}) loaded: {len(county.areas)} areas, "
         f"{len(county.households)} households, {len(county.members)} members, {len(county.users)} users "

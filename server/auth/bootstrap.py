@@ -11,7 +11,7 @@ from server.audit.services import record
 from server.auth.identity import Actor
 from server.auth.models import User, UserArea
 from server.auth.secrets import hash_password
-from server.db.session import make_engine, make_session_factory
+from server.db.session import command_transaction
 from server.registry.models import Area
 from server.settings import Settings
 
@@ -40,15 +40,11 @@ async def create_user_by_codes(
 ) -> None:
     from server.cli import CommandError
 
-    engine = make_engine(settings.database_url, null_pool=True)
-    try:
-        async with make_session_factory(engine)() as session, session.begin():
-            if await session.scalar(select(User.id).where(User.username == username)):
-                raise CommandError(f"user {username} exists")
-            areas = {a.code: a.id for a in (await session.scalars(select(Area).where(Area.code.in_(area_codes))))}
-            missing = [c for c in area_codes if c not in areas]
-            if missing:
-                raise CommandError(f"unknown area code(s): {', '.join(missing)}")
-            add_user(session, username, role, password, [areas[c] for c in area_codes], display_name)
-    finally:
-        await engine.dispose()
+    async with command_transaction(settings.database_url) as session:
+        if await session.scalar(select(User.id).where(User.username == username)):
+            raise CommandError(f"user {username} exists")
+        areas = {a.code: a.id for a in (await session.scalars(select(Area).where(Area.code.in_(area_codes))))}
+        missing = [c for c in area_codes if c not in areas]
+        if missing:
+            raise CommandError(f"unknown area code(s): {', '.join(missing)}")
+        add_user(session, username, role, password, [areas[c] for c in area_codes], display_name)

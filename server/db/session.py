@@ -7,7 +7,8 @@ response is serialised after the commit (no implicit lazy loads under async).
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import msgspec
@@ -15,7 +16,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
-__all__ = ["make_engine", "make_session_factory", "session_scope"]
+__all__ = ["command_transaction", "make_engine", "make_session_factory", "session_scope"]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -51,6 +52,18 @@ def make_engine(url: str, *, null_pool: bool = False, **kwargs: Any) -> AsyncEng
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded attributes after commit (responses serialise after it)."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@contextlib.asynccontextmanager
+async def command_transaction(database_url: str) -> AsyncIterator[AsyncSession]:
+    """One transaction on an engine of its own, for a command-line operation: committed if the
+    block ends cleanly, rolled back otherwise, and the engine disposed either way."""
+    engine = make_engine(database_url, null_pool=True)
+    try:
+        async with make_session_factory(engine)() as session, session.begin():
+            yield session
+    finally:
+        await engine.dispose()
 
 
 async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncGenerator[AsyncSession, None]:

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.auth.identity import Actor
-from server.db.session import make_engine, make_session_factory
+from server.db.session import command_transaction
 from server.decisions import services
 from server.errors import DomainError
 from server.registry.models import Area
@@ -33,16 +33,12 @@ async def in_session(settings: Settings, work: Callable[[AsyncSession], Awaitabl
     """Run ``work`` in one transaction; a refusal becomes a :class:`CommandError`."""
     from server.cli import CommandError
 
-    engine = make_engine(settings.database_url, null_pool=True)
-    try:
-        async with make_session_factory(engine)() as session, session.begin():
-            try:
-                return await work(session)
-            except DomainError as exc:
-                details = "; ".join(f"{e.path}: {e.reason}" for e in exc.errors[:20])
-                raise CommandError(f"{exc.message}" + (f" ({details})" if details else "")) from exc
-    finally:
-        await engine.dispose()
+    async with command_transaction(settings.database_url) as session:
+        try:
+            return await work(session)
+        except DomainError as exc:
+            details = "; ".join(f"{e.path}: {e.reason}" for e in exc.errors[:20])
+            raise CommandError(f"{exc.message}" + (f" ({details})" if details else "")) from exc
 
 
 def decisions_args(parser: argparse.ArgumentParser) -> None:

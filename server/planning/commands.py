@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from server.auth.identity import Actor
-from server.db.session import make_engine, make_session_factory
+from server.db.session import command_transaction
 from server.errors import DomainError
 from server.planning.services import generate_plan
 from server.registry.models import Area
@@ -24,22 +24,18 @@ async def plan_by_codes(settings: Settings, period: str, area_codes: list[str]) 
     """
     from server.cli import CommandError
 
-    engine = make_engine(settings.database_url, null_pool=True)
-    try:
-        async with make_session_factory(engine)() as session, session.begin():
-            area_ids: list[int] | None = None
-            if area_codes:
-                rows = await session.execute(select(Area.code, Area.id).where(Area.code.in_(area_codes)))
-                found: dict[str, int] = {code: area_id for code, area_id in rows.all()}
-                if missing := [c for c in area_codes if c not in found]:
-                    raise CommandError(f"unknown area code(s): {', '.join(missing)}")
-                area_ids = [found[c] for c in area_codes]
-            try:
-                result = await generate_plan(session, Actor.system("cli"), period, area_ids=area_ids)
-            except DomainError as exc:
-                raise CommandError(exc.message) from exc
-    finally:
-        await engine.dispose()
+    async with command_transaction(settings.database_url) as session:
+        area_ids: list[int] | None = None
+        if area_codes:
+            rows = await session.execute(select(Area.code, Area.id).where(Area.code.in_(area_codes)))
+            found: dict[str, int] = {code: area_id for code, area_id in rows.all()}
+            if missing := [c for c in area_codes if c not in found]:
+                raise CommandError(f"unknown area code(s): {', '.join(missing)}")
+            area_ids = [found[c] for c in area_codes]
+        try:
+            result = await generate_plan(session, Actor.system("cli"), period, area_ids=area_ids)
+        except DomainError as exc:
+            raise CommandError(exc.message) from exc
     return (
         f"plan {result.period} ({result.starts_on} – {result.ends_on}): {result.created} visits created, "
         f"{result.rescheduled} rescheduled, {result.cancelled} cancelled in {result.seconds:.2f} s"

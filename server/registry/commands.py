@@ -66,7 +66,7 @@ async def _import(args: argparse.Namespace, settings: Settings, progress: _Progr
 
     from server.auth.identity import Actor
     from server.cli import CommandError
-    from server.db.session import make_engine, make_session_factory
+    from server.db.session import command_transaction
     from server.registry.roster import read_roster
     from server.registry.roster_import import import_roster
 
@@ -77,9 +77,8 @@ async def _import(args: argparse.Namespace, settings: Settings, progress: _Progr
         max_rows=settings.import_max_rows,
         progress=progress.callback("reading", progress.total_rows),
     )
-    engine = make_engine(settings.database_url, null_pool=True)
     try:
-        async with make_session_factory(engine)() as session, session.begin():
+        async with command_transaction(settings.database_url) as session:
             return await import_roster(
                 session,
                 roster,
@@ -93,8 +92,6 @@ async def _import(args: argparse.Namespace, settings: Settings, progress: _Progr
         raise CommandError(
             f"a concurrent change touched the same households; run the import again ({exc.orig})"
         ) from exc
-    finally:
-        await engine.dispose()
 
 
 def run_import(args: argparse.Namespace, settings: Settings) -> None:

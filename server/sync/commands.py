@@ -13,7 +13,7 @@ import argparse
 import asyncio
 import datetime as dt
 
-from server.db.session import make_engine, make_session_factory
+from server.db.session import command_transaction
 from server.settings import Settings
 from server.sync.feed import purge_removals
 
@@ -27,12 +27,8 @@ def sync_args(parser: argparse.ArgumentParser) -> None:
 
 
 async def _purge(settings: Settings, days: int) -> int:
-    engine = make_engine(settings.database_url, null_pool=True)
-    try:
-        async with make_session_factory(engine)() as session, session.begin():
-            return await purge_removals(session, dt.datetime.now(dt.UTC) - dt.timedelta(days=days))
-    finally:
-        await engine.dispose()
+    async with command_transaction(settings.database_url) as session:
+        return await purge_removals(session, dt.datetime.now(dt.UTC) - dt.timedelta(days=days))
 
 
 def run_sync(args: argparse.Namespace, settings: Settings) -> None:
