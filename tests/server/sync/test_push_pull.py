@@ -14,8 +14,9 @@ import pytest
 
 from schemas.capture import Capture, IncomeItem, Outcome
 from schemas.sync import HouseholdPatch
+from server.sync.models import CaptureRecord
 from sync.client import DeviceClient, Refused
-from tests.server.sync.factory import cancel, edit_household, make_visits, reassign, visit_state
+from tests.server.sync.factory import cancel, edit_household, make_visits, reassign, run_db, visit_state
 from tests.server.sync.test_e2e import device, form
 from tests.support import LiveServer
 
@@ -231,6 +232,9 @@ def test_bad_input_is_rejected_per_mutation_and_the_rest_applies(live: LiveServe
         }
 
     income = {"id": str(uuid.uuid4()), "kind": "wages", "member_id": str(members[0])}
+    cost = {"id": str(uuid.uuid4()), "kind": "illness_cost", "monthly_amount": 100}
+    kept = capture({"deductions": [{**cost, "member_id": str(members[0])}]})  # stored before the bad batch
+    assert _raw_push(live, a, [kept]).json()["results"][0]["status"] == "applied"
     good = capture({"notes": "ok"})
     batch = [
         capture({"notes": "x"}, entity="spaceship"),
@@ -244,6 +248,8 @@ def test_bad_input_is_rejected_per_mutation_and_the_rest_applies(live: LiveServe
         capture({"notes": "x"}, submit=True),
         {"entity": "household", "mutation_id": str(uuid.uuid4()), "entity_id": other_household, "base_version": 0},
         {"entity": "household", "mutation_id": str(uuid.uuid4()), "entity_id": str(uuid.uuid4()), "base_version": 0},
+        capture({"deductions": [{"id": str(uuid.uuid4()), "kind": "lottery", "monthly_amount": 100}]}),
+        capture({"deductions": [{**cost, "member_id": str(uuid.uuid4())}]}),
         good,
     ]
     response = _raw_push(live, a, batch)
@@ -262,11 +268,19 @@ def test_bad_input_is_rejected_per_mutation_and_the_rest_applies(live: LiveServe
         "$.mutations[8].fields.outcome",
         "$.mutations[9].entity_id",
         "$.mutations[10].entity_id",
+        "$.mutations[11].fields.deductions[0].kind",
+        "$.mutations[12].fields.deductions[0].member_id",
         None,
     ]
     assert [r["status"] for r in results][-1] == "applied"
     assert "never assigned" in results[2]["errors"][0]["reason"]
     assert "outside your areas" in results[3]["errors"][0]["reason"]
+
+    async def kept_form(session: Any) -> dict[str, Any]:
+        record = await session.get(CaptureRecord, uuid.UUID(kept["entity_id"]))
+        return dict(record.form)
+
+    assert run_db(url, kept_form)["deductions"] == [{**cost, "member_id": str(members[0])}]
 
 
 def test_cursors_bodies_and_devices_are_checked(live: LiveServer, tmp_path: Path) -> None:
@@ -370,7 +384,6 @@ def test_capture_form_and_patch_list_the_same_fields() -> None:
 
 def test_cursor_older_than_the_retained_log_gets_a_snapshot_with_removals(live: LiveServer, tmp_path: Path) -> None:
     from server.sync.feed import purge_removals
-    from tests.server.sync.factory import run_db
 
     url = live.settings.database_url
     pairs = make_visits(url, live.world.area_ids["T1-a"], live.world.user_ids["worker1"], n=3)
