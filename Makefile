@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run test lint bench clean venv assets
+.PHONY: run test lint bench clean venv assets schema
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ venv: $(STAMP)
 assets: $(NODE_STAMP)
 	npm run build
 
+# After changing a wire type in schemas/: the JSON Schema the field app's types and validator
+# are generated from (tests/field/test_schema.py fails until this is run and committed).
+schema: $(STAMP) $(NODE_STAMP)
+	$(BIN)/recheck schema export
+	npm run schema:field
+
 run: $(STAMP) assets
 	mkdir -p var
 	$(BIN)/recheck migrate
@@ -35,7 +41,8 @@ test: $(STAMP) assets
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	npm run test:field
 	$(BIN)/pytest -q
 
 clean:
-	rm -rf $(VENV) var node_modules
+	rm -rf $(VENV) var node_modules field/dist

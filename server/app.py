@@ -24,6 +24,7 @@ from server.db.session import make_engine, make_session_factory
 from server.decisions.controllers import DecisionController
 from server.deps import dependencies
 from server.errors import exception_handlers
+from server.field.controllers import FieldAppController
 from server.health import health, ready
 from server.media.controllers import MediaDownloadController, TusController, VisitPhotoController
 from server.observability import RequestIdMiddleware, configure_logging
@@ -68,6 +69,7 @@ ROUTES: list[Any] = [
     ReportController,
     SyncController,
     ReviewController,
+    FieldAppController,
 ]
 
 

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from server.decisions.commands import decisions_args, run_decisions
@@ -23,7 +24,10 @@ from server.sync.commands import run_sync, sync_args
 from sync.client.cli import add_arguments as device_args
 from sync.client.cli import run as run_device
 
-__all__ = ["COMMANDS", "CommandError", "main"]
+__all__ = ["COMMANDS", "FIELD_SCHEMA", "CommandError", "main"]
+
+#: Where the field app's build reads the wire schema (committed; a test keeps it current).
+FIELD_SCHEMA = Path(__file__).resolve().parents[1] / "field" / "src" / "schema" / "wire.schema.json"
 
 
 class CommandError(Exception):
@@ -105,6 +109,22 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> None:
     run(args, settings)
 
 
+def _schema_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["export"])
+    parser.add_argument("path", nargs="?", default=str(FIELD_SCHEMA), help=f"output file (default {FIELD_SCHEMA})")
+
+
+def _schema(args: argparse.Namespace, settings: Settings) -> None:
+    import json
+
+    from schemas.jsonschema import wire_schema
+
+    path = Path(args.path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(wire_schema(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"schema: {path}")
+
+
 Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace, Settings], Any]]
 
 COMMANDS: dict[str, Command] = {
@@ -119,6 +139,7 @@ COMMANDS: dict[str, Command] = {
     "media": ("photo uploads: recheck media cleanup (expired uploads)", media_args, run_media),
     "sync": ("the sync change log: recheck sync purge (old removals)", sync_args, run_sync),
     "device": ("a worker's tablet: recheck device login|pull|visits|capture|push", device_args, run_device),
+    "schema": ("the wire types as JSON Schema: recheck schema export [PATH]", _schema_args, _schema),
     "simulate": ("a fleet of simulated tablets under faults (docs/simulation.md)", _simulate_args, _simulate),
 }
 

@@ -1,0 +1,14 @@
+// Unit tests of the store, outbox and sync engine in Node with fake-indexeddb (no browser).
+import { fileURLToPath } from "node:url";
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  root: fileURLToPath(new URL(".", import.meta.url)),
+  test: {
+    include: ["test/**/*.test.ts"],
+    environment: "node",
+    setupFiles: ["test/setup.ts"],
+    pool: "threads",
+    testTimeout: 10_000,
+  },
+});

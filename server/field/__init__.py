@@ -1,0 +1,1 @@
+"""The field app (``field/``, built into ``field/dist/``) served at ``/field/``."""
