@@ -46,7 +46,7 @@ def test_full_chain_from_proposal_to_effective_amount(live: LiveServer) -> None:
     assert proposal["direction"] == "increase"
     assert proposal["new_amount"] == 78000
     assert proposal["per_capita_income"] == 30000
-    assert proposal["rule_version"] == "2026.1-demo"
+    assert proposal["rule_version"] == "2026.2-demo"
     assert "per-capita income 300.00 yuan is below the rural standard 560.00 yuan" in proposal["explanation_en"]
     assert "人均收入300.00元低于农村低保标准560.00元" in proposal["explanation_zh"]
     assert proposal["inputs"]["household"] == household["version"]
@@ -80,7 +80,7 @@ def test_full_chain_from_proposal_to_effective_amount(live: LiveServer) -> None:
         assert expected in steps, steps
     assert steps[-1] in ("take_effect", "approval") or "take_effect" in steps
     proposed = next(s for s in why["chain"] if s["step"] == "proposed")
-    assert proposed["detail"]["rule_version"] == "2026.1-demo"
+    assert proposed["detail"]["rule_version"] == "2026.2-demo"
     assert {line["kind"] for line in proposed["detail"]["counted"]} == {"business", "support"}
 
 
