@@ -322,6 +322,11 @@ async def export_rows(session: AsyncSession, month: str) -> tuple[PaymentMonth, 
     row = await _month(session, month)
     if row is None:
         raise NotFound.field("month", f"no roster for {month}: build it first")
+    if row.state != MonthState.closed:
+        # an open roster still changes with every approval: the bank is sent only a frozen one
+        raise Conflict.field(
+            "month", f"the {month} roster is still open: close it before exporting the bank file", code="month_open"
+        )
     lines = (
         await session.execute(
             select(
