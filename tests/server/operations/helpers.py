@@ -91,6 +91,7 @@ def _tablet_capture_with_photo(live: LiveServer, tmp_path: Path) -> tuple[str, s
             photos=[Photo(sha256=sha, kind=PhotoKind.other)],
         )
         capture_id = tablet.record_capture(visit_id, form, submit=True)
+        assert capture_id is not None
         assert tablet.push().acknowledged == 1
         meta = ",".join(
             f"{k} {base64.b64encode(v.encode()).decode()}"
