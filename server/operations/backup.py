@@ -102,8 +102,8 @@ def sqlite_path(settings: Settings, verb: str) -> Path:
     return Path(url.database)
 
 
-def _media_root(store: MediaStore, verb: str) -> Path:
-    if not isinstance(store, LocalStore):
+def _media_root(settings: Settings, store: MediaStore, verb: str) -> Path:
+    if settings.media_url.startswith("s3:") or not isinstance(store, LocalStore):
         raise BackupError(NOT_EMBEDDED.format(verb=verb))
     return store.root
 
@@ -180,7 +180,7 @@ def backup(settings: Settings, store: MediaStore, dest: Path) -> BackupReport:
     """
     started = time.perf_counter()
     live = sqlite_path(settings, "backup")
-    root = _media_root(store, "backup")
+    root = _media_root(settings, store, "backup")
     if not live.exists():
         raise BackupError(f"no database at {live}")
     if not _is_empty_folder(dest):
@@ -273,7 +273,7 @@ def restore(settings: Settings, store: MediaStore, src: Path) -> BackupReport:
     """Restore the backup in ``src`` into the configured (empty) database file and media folder."""
     started = time.perf_counter()
     target = sqlite_path(settings, "restore")
-    root = _media_root(store, "restore")
+    root = _media_root(settings, store, "restore")
     manifest = read_manifest(src)
     live = [p for p in (target, Path(f"{target}-wal")) if p.exists() and p.stat().st_size > 0]
     objects_dir = root / "objects"
