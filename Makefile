@@ -26,7 +26,7 @@ assets: $(NODE_STAMP)
 	npm run build
 
 # After changing a wire type in schemas/: the JSON Schema the field app's types and validator
-# are generated from (tests/field/test_schema.py fails until this is run and committed).
+# are generated from (tests/schemas/test_jsonschema.py fails until this is run and committed).
 schema: $(STAMP) $(NODE_STAMP)
 	$(BIN)/recheck schema export
 	npm run schema:field
