@@ -14,8 +14,8 @@ from litestar.config.compression import CompressionConfig
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 
+from server.apidocs import assets_router, swagger_plugin
 from server.audit.controllers import AuditController
 from server.auth.controllers import AuthController, DeviceController, UserController
 from server.auth.guards import SCHEMA_PATH, role_guard
@@ -117,7 +117,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     auth = DefineMiddleware(TokenAuthMiddleware, exclude=[f"^{SCHEMA_PATH}"])
     app = Litestar(
-        route_handlers=ROUTES,
+        route_handlers=[*ROUTES, assets_router()],
         dependencies=dependencies,
         middleware=[RequestIdMiddleware, auth],
         guards=[role_guard],
@@ -131,7 +131,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             version="0.1.0",
             description="Offline-first backend for dibao household rechecks.",
             path=SCHEMA_PATH,
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[swagger_plugin()],
         ),
         debug=False,
     )

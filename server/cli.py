@@ -16,6 +16,14 @@ from typing import Any
 from server.decisions.commands import decisions_args, run_decisions
 from server.demo import demo_args, run_demo
 from server.media.commands import media_args, run_media
+from server.operations.commands import (
+    backup_args,
+    check_args,
+    restore_args,
+    run_backup,
+    run_check,
+    run_restore,
+)
 from server.payments.commands import payments_args, run_payments
 from server.registry.commands import import_args, run_import
 from server.settings import Settings, SettingsError, get_settings
@@ -119,6 +127,9 @@ COMMANDS: dict[str, Command] = {
     "media": ("photo uploads: recheck media cleanup (expired uploads)", media_args, run_media),
     "sync": ("the sync change log: recheck sync purge (old removals)", sync_args, run_sync),
     "device": ("a worker's tablet: recheck device login|pull|visits|capture|push", device_args, run_device),
+    "backup": ("back up the embedded database and photos while it runs: recheck backup DEST", backup_args, run_backup),
+    "restore": ("restore a backup into an empty install: recheck restore SRC", restore_args, run_restore),
+    "check": ("check that database and photo store agree (reads only)", check_args, run_check),
     "simulate": ("a fleet of simulated tablets under faults (docs/simulation.md)", _simulate_args, _simulate),
 }
 

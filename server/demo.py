@@ -322,12 +322,12 @@ def _incomes(
 
 
 def _benefit(category: str, size: int, counted: int, standard: int) -> int:
-    """Gap top-up rounded up to the whole yuan, at least 10 yuan; ``three_no`` gets the full standard."""
+    """Gap top-up on the household's totals (standard × members − counted), rounded up to the
+    whole yuan, at least 10 yuan; ``three_no`` gets the full standard."""
     if category == "three_no":
         return standard * size
-    per_capita = counted // size
-    gap = max(standard - per_capita, 0) * size
-    return max(math.ceil(gap / 100) * 100, 10_00)
+    gap = max(standard * size - counted, 0)
+    return max(-(-gap // 100) * 100, 10_00)
 
 
 def build_households(county: DemoCounty, rng: random.Random, total: int = 5000) -> None:

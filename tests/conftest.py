@@ -8,7 +8,9 @@ with a reason when no server is reachable, except under ``CI=true`` where they m
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -20,6 +22,19 @@ from tests.support import (
     seed_world,
     start_live_server,
 )
+
+# Debian's Chromium: browsers cannot be downloaded here, so Playwright drives the system one.
+CHROMIUM = os.environ.get("RECHECK_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+# The machine's network is closed: without these flags Chromium keeps trying outside hosts.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -51,3 +66,19 @@ def live(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     world = seed_world(database_url)
     with start_live_server(database_url, f"file://{media}", world) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """pytest-playwright launches Debian's Chromium; without it browser tests skip, except under CI=true."""
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Chromium is required under CI=true (not found at {CHROMIUM}; see README)")
+        pytest.skip(f"Chromium not installed at {CHROMIUM} (apt-get install chromium fonts-noto-cjk)")
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
+    """Pages open in Chinese, as a county office's browsers do; tests switch to English where they check it."""
+    return {**browser_context_args, "locale": "zh-CN", "timezone_id": "Asia/Shanghai"}

@@ -12,9 +12,9 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import uvicorn
@@ -33,13 +33,50 @@ __all__ = [
     "create_postgres_database",
     "drop_postgres_database",
     "make_id_number",
+    "off_loop",
     "postgres_available",
+    "run_async",
     "seed_world",
     "start_live_server",
 ]
 
 PG_ADMIN_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 PASSWORD = "correct-horse-battery"
+
+
+T = TypeVar("T")
+
+
+def off_loop(function: Callable[[], T]) -> T:
+    """Call ``function`` here, or on a thread of its own when this thread already runs an event loop.
+
+    Playwright's sync API keeps an event loop running in the test thread, and migrations and
+    seeding call asyncio.run, which refuses to start inside one.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return function()
+    result: list[T] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(function())
+        except BaseException as error:
+            failure.append(error)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return result[0]
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run that also works in a browser test (see ``off_loop``)."""
+    return off_loop(lambda: asyncio.run(coroutine))
 
 
 def postgres_available() -> bool:
@@ -62,12 +99,12 @@ async def _admin_execute(sql: str) -> None:
 def create_postgres_database() -> tuple[str, str]:
     """Create a uniquely named database; returns (name, async URL)."""
     name = f"recheck_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin_execute(f'CREATE DATABASE "{name}"'))
+    run_async(_admin_execute(f'CREATE DATABASE "{name}"'))
     return name, f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
 
 
 def drop_postgres_database(name: str) -> None:
-    asyncio.run(_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    run_async(_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -136,8 +173,8 @@ async def _seed(url: str) -> World:
 
 def seed_world(url: str) -> World:
     """Migrate ``url`` to head and add the test area tree and users."""
-    upgrade(url)
-    return asyncio.run(_seed(url))
+    off_loop(lambda: upgrade(url))
+    return run_async(_seed(url))
 
 
 class LiveServer:

@@ -17,11 +17,14 @@ DOMAIN.md "Counting income" and "Benefit and decision". The order of the checks:
    found work (without their wages and job costs the household would still be below the
    standard) and fewer than ``phase_out_months`` months have been paid; ``cancel`` otherwise.
 6. Below the standard: members who refused ``job_refusal_limit`` job referrals in a row lose
-   their share; amount = gap top-up (standard − per-capita) × paid members (or a tiered band
-   per person), raised to the full standard per person for categories with that supplement,
-   plus any fixed supplement, rounded (default up to the whole yuan), and raised to the
-   minimum payable amount. ``keep`` when the current amount, rounded the same way, equals it
-   (and is not below the minimum); ``adjust`` otherwise.
+   their share; amount = gap top-up on the household's totals, standard × members − (counted
+   − deductions), taken for the paid members' share when a share was removed (or a tiered
+   band per person), raised to the full standard per person for categories with that
+   supplement, plus any fixed supplement, rounded once (default up to the whole yuan), and an
+   amount above 0 below the minimum payable is raised to it. ``keep`` when the current
+   amount, rounded the same way, equals it (and is not below the minimum); ``adjust``
+   otherwise. The per-capita income (floored to the fen) decides eligibility and is what the
+   notice shows; it is never multiplied back into the amount (DOMAIN.md worked example 5).
 
 ``near_dibao`` is set when the household is not eligible by income (per-capita ≥ standard)
 but below ``near_dibao_percent`` of it, and neither fraud nor property excluded it.
@@ -87,6 +90,23 @@ _FLAG_EN = {
     PropertyFlag.extra_housing: "extra housing",
     PropertyFlag.business: "business",
 }
+_DEDUCTION_EN = {
+    DeductionKind.disability_cost: "disability cost",
+    DeductionKind.illness_cost: "illness cost",
+    DeductionKind.job_cost: "job cost",
+}
+_DEDUCTION_ZH = {
+    DeductionKind.disability_cost: "残疾额外支出",
+    DeductionKind.illness_cost: "重病医疗支出",
+    DeductionKind.job_cost: "就业必要支出",
+}
+#: Why a deduction was refused or cut: the note stored on the line, and its Chinese.
+_NOT_DEDUCTIBLE = ("not deductible under these rules", "现行规则不允许扣除")
+_MEMBER_LEFT = ("the member has left the household", "该成员已离开家庭")
+_NO_MEMBER = ("must name the member it is for", "未注明所属成员")
+_NO_GRADE = ("the member has no disability grade", "该成员无残疾等级")
+_NOT_SERIOUSLY_ILL = ("the member is not seriously ill", "该成员不属重病")
+_CAPPED = ("capped at the member's wages", "以该成员工资为限")
 _FLAG_ZH = {
     PropertyFlag.deposits_over_limit: "存款超限",
     PropertyFlag.vehicle: "车辆",
@@ -125,6 +145,14 @@ class _Draft:
             if code not in self.reasons:
                 self.reasons.append(code)
 
+    def cancel(self) -> Proposal:
+        """Cancel; a household paid nothing now is told it gets nothing, not that it is cut."""
+        if self.situation.benefit_amount > 0:
+            self.say("benefit cancelled", "停发保障金")
+        else:
+            self.say("not eligible: no benefit is paid", "不符合条件，不予发放保障金")
+        return self.finish(ProposalOutcome.cancel, 0)
+
     def finish(
         self,
         outcome: ProposalOutcome,
@@ -137,7 +165,11 @@ class _Draft:
     ) -> Proposal:
         if self.near_dibao:
             self.reason(ReasonCode.near_dibao)
-            self.say("near dibao (reported, not paid)", "属低保边缘家庭（仅统计，不发放）")
+            if outcome is ProposalOutcome.phase_out:
+                # the phase-out amount is paid: near dibao is only reported alongside it
+                self.say("near dibao (reported)", "属低保边缘家庭（统计上报）")
+            else:
+                self.say("near dibao (reported, not paid)", "属低保边缘家庭（仅统计，不发放）")
         return Proposal(
             outcome=outcome,
             reasons=self.reasons,
@@ -226,24 +258,23 @@ def _income_sentence(draft: _Draft) -> None:
     )
 
 
-def _cancelled(draft: _Draft) -> Proposal:
-    draft.say("benefit cancelled", "停发保障金")
-    return draft.finish(ProposalOutcome.cancel, 0)
-
-
 def _failed_attempt(draft: _Draft) -> Proposal:
     situation = draft.situation
     attempt = situation.prior_failed_attempts + 1
     limit = draft.rules.failed_attempt_limit
+    if attempt <= limit:
+        count_en, count_zh = f"failed attempt {attempt} of {limit}", f"第{attempt}次，共{limit}次"
+    else:
+        count_en, count_zh = (
+            f"failed attempt {attempt}, past the limit of {limit}",
+            f"第{attempt}次，已超过{limit}次上限",
+        )
     if situation.visit_outcome == VisitOutcome.refused:
         draft.reason(ReasonCode.refused)
-        draft.say(
-            f"visit refused (failed attempt {attempt} of {limit})",
-            f"拒绝入户调查（第{attempt}次，共{limit}次）",
-        )
+        draft.say(f"visit refused ({count_en})", f"拒绝入户调查（{count_zh}）")
     else:
         draft.reason(ReasonCode.nobody_home)
-        draft.say(f"nobody home (failed attempt {attempt} of {limit})", f"入户未遇（第{attempt}次，共{limit}次）")
+        draft.say(f"nobody home ({count_en})", f"入户未遇（{count_zh}）")
     if attempt >= limit:
         draft.reason(ReasonCode.non_cooperation)
         draft.say(
@@ -291,31 +322,75 @@ def _assess_income(draft: _Draft, present: list[MemberSituation], on: dt.date) -
     for deduction in deductions:
         claimed, member_id = deduction.monthly_amount, deduction.member_id
         member = present_by_id.get(member_id) if member_id is not None else None
-        allowed, note = claimed, None
+        allowed, why = claimed, None
         if deduction.kind not in rules.income.deductible:
-            allowed, note = 0, "not deductible under these rules"
+            allowed, why = 0, _NOT_DEDUCTIBLE
         elif member_id is not None and member_id in left:
-            allowed, note = 0, "the member has left the household"
+            allowed, why = 0, _MEMBER_LEFT
         elif member is None:
-            allowed, note = 0, "must name the member it is for"
+            allowed, why = 0, _NO_MEMBER
         elif deduction.kind == DeductionKind.disability_cost and member.disability_grade is None:
-            allowed, note = 0, "the member has no disability grade"
+            allowed, why = 0, _NO_GRADE
         elif deduction.kind == DeductionKind.illness_cost and member.health != Health.seriously_ill:
-            allowed, note = 0, "the member is not seriously ill"
+            allowed, why = 0, _NOT_SERIOUSLY_ILL
         elif deduction.kind == DeductionKind.job_cost:
             allowed = min(claimed, wages[member.id])
             wages[member.id] -= allowed
             if allowed < claimed:
-                note = "capped at the member's wages"
+                why = _CAPPED
             if member.id in newly:
                 new_job_costs += allowed
-        if allowed < claimed:
+        if why is not None and allowed < claimed:
             draft.reason(ReasonCode.deduction_disallowed)
+            _deduction_sentence(draft, DeductionKind(deduction.kind), claimed, allowed, why)
         draft.deductions_allowed += allowed
         draft.deductions.append(
-            AssessedDeduction(kind=deduction.kind, claimed=claimed, allowed=allowed, member_id=member_id, note=note)
+            AssessedDeduction(
+                kind=deduction.kind,
+                claimed=claimed,
+                allowed=allowed,
+                member_id=member_id,
+                note=why[0] if why else None,
+            )
         )
     return new_job_wages, new_job_costs
+
+
+def _deduction_sentence(draft: _Draft, kind: DeductionKind, claimed: int, allowed: int, why: tuple[str, str]) -> None:
+    """Say which claimed deduction was refused or cut, and why (both languages)."""
+    c_yuan = format_yuan(claimed)
+    if allowed == 0:
+        draft.say(
+            f"{_DEDUCTION_EN[kind]} {c_yuan} yuan not deducted: {why[0]}",
+            f"{_DEDUCTION_ZH[kind]}{c_yuan}元不予扣除：{why[1]}",
+        )
+    else:
+        a_yuan = format_yuan(allowed)
+        draft.say(
+            f"{_DEDUCTION_EN[kind]} {c_yuan} yuan: {a_yuan} deducted, {why[0]}",
+            f"{_DEDUCTION_ZH[kind]}{c_yuan}元仅扣除{a_yuan}元：{why[1]}",
+        )
+
+
+def _gap_top_up(draft: _Draft, paid: int) -> int:
+    """Standard × members − (counted − deductions), on the household's totals in fen; with a
+    removed share, the paid members' part of it (rounded up to the fen, never against them)."""
+    standard, members = draft.standard, draft.members_counted
+    net = max(0, draft.counted_income - draft.deductions_allowed)
+    shortfall = standard * members - net
+    s_yuan, n_yuan = format_yuan(standard), format_yuan(net)
+    if paid == members:
+        amount = shortfall
+        a_yuan = format_yuan(amount)
+        draft.say(f"{s_yuan} × {members} − {n_yuan} = {a_yuan} yuan", f"{s_yuan} × {members} − {n_yuan} = {a_yuan}元")
+        return amount
+    amount = -(-shortfall * paid // members)
+    a_yuan = format_yuan(amount)
+    draft.say(
+        f"({s_yuan} × {members} − {n_yuan}) × {paid} / {members} = {a_yuan} yuan",
+        f"（{s_yuan} × {members} − {n_yuan}）× {paid} / {members} = {a_yuan}元",
+    )
+    return amount
 
 
 def _property_hits(draft: _Draft, members: int) -> list[PropertyFlag]:
@@ -349,9 +424,7 @@ def _amount(draft: _Draft, paid: int) -> int:
             f"分档：差额{format_yuan(gap)}元，{format_yuan(per_person)} × {paid} = {format_yuan(amount)}元",
         )
     else:
-        amount = gap * paid
-        s_yuan, p_yuan, a_yuan = format_yuan(standard), format_yuan(per_capita), format_yuan(amount)
-        draft.say(f"({s_yuan} − {p_yuan}) × {paid} = {a_yuan} yuan", f"（{s_yuan} − {p_yuan}）× {paid} = {a_yuan}元")
+        amount = _gap_top_up(draft, paid)
     supplement = rules.supplement_for(draft.situation.category)
     if supplement is not None:
         category = Category(draft.situation.category)
@@ -376,12 +449,13 @@ def _amount(draft: _Draft, paid: int) -> int:
         mode = RoundingMode(rules.rounding.mode)
         r_yuan = format_yuan(rounded)
         draft.say(f"rounded {_ROUNDING_EN[mode]} to {r_yuan} yuan", f"{_ROUNDING_ZH[mode]}取整为{r_yuan}元")
-    if rounded < rules.minimum_payable:
+    if amount > 0 and rounded < rules.minimum_payable:
         rounded = rules.minimum_payable
         draft.reason(ReasonCode.minimum_payable)
+        m_yuan = format_yuan(rounded)
         draft.say(
-            f"raised to the minimum payable {format_yuan(rounded)} yuan",
-            f"提高至最低发放额{format_yuan(rounded)}元",
+            f"below the minimum: raised to the minimum payable amount {m_yuan} yuan",
+            f"低于最低发放额，按最低发放额{m_yuan}元发放",
         )
     return rounded
 
@@ -416,17 +490,17 @@ def propose(situation: HouseholdSituation, rules: ProgrammeRules, on: dt.date) -
     if outcome is VisitOutcome.moved_away:
         draft.reason(ReasonCode.moved_away)
         draft.say("household has moved away", "家庭已迁出")
-        return _cancelled(draft)
+        return draft.cancel()
 
     present = [m for m in situation.members if not (m.deceased or m.moved_out)]
     if outcome is VisitOutcome.deceased and (len(situation.members) == 1 or not present):
         draft.reason(ReasonCode.deceased)
         draft.say("the household's only member has died", "家庭唯一成员已去世")
-        return _cancelled(draft)
+        return draft.cancel()
     if not present:
         draft.reason(ReasonCode.member_change)
         draft.say("no member remains in the household", "家庭已无成员")
-        return _cancelled(draft)
+        return draft.cancel()
     if len(present) < len(situation.members):
         gone = len(situation.members) - len(present)
         draft.reason(ReasonCode.member_change)
@@ -450,7 +524,7 @@ def propose(situation: HouseholdSituation, rules: ProgrammeRules, on: dt.date) -
                 "property over the local limit (" + ", ".join(_FLAG_EN[f] for f in hits) + ")",
                 "家庭财产超过当地规定（" + "、".join(_FLAG_ZH[f] for f in hits) + "）",
             )
-        return _cancelled(draft)
+        return draft.cancel()
 
     _income_sentence(draft)
     if per_capita >= standard:
@@ -474,7 +548,7 @@ def propose(situation: HouseholdSituation, rules: ProgrammeRules, on: dt.date) -
                     f"the {rules.phase_out_months}-month phase-out has ended",
                     f"{rules.phase_out_months}个月渐退期已满",
                 )
-        return _cancelled(draft)
+        return draft.cancel()
 
     draft.reason(ReasonCode.income_below_standard)
     paid = [m for m in present if m.job_referrals_refused < rules.job_refusal_limit]
@@ -488,7 +562,7 @@ def propose(situation: HouseholdSituation, rules: ProgrammeRules, on: dt.date) -
     draft.members_paid = len(paid)
     if not paid:
         draft.reason(ReasonCode.no_payable_member)
-        return _cancelled(draft)
+        return draft.cancel()
 
     calculated = _amount(draft, len(paid))
     if rules.rounding.apply(old) == calculated and old >= rules.minimum_payable:

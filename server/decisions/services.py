@@ -69,6 +69,7 @@ __all__ = [
     "list_proposals",
     "list_rule_sets",
     "load_rule_set",
+    "notice_over_at",
     "object_to",
     "proposal_read",
     "propose_for_visit",
@@ -783,8 +784,9 @@ async def create_notice(session: AsyncSession, user: CurrentUser, actor: Actor, 
         raise NotFound.field("$.area_id", "no such area in your areas")
     day = today()
     starts_on = data.starts_on or day
-    if starts_on > day:
-        raise InvalidInput.field("$.starts_on", "record the notice on or after the day it went up")
+    if starts_on < day:
+        # a backdated notice would let approval follow at once: the 7 days run from now on
+        raise InvalidInput.field("$.starts_on", f"a notice starts today ({day.isoformat()}) or later, never before")
     if len(set(data.proposal_ids)) != len(data.proposal_ids):
         raise InvalidInput.field("$.proposal_ids", "a proposal is listed twice")
     inside = set((await session.scalars(select(Area.id).where(Area.path.startswith(area.path)))).all())
@@ -835,6 +837,16 @@ async def create_notice(session: AsyncSession, user: CurrentUser, actor: Actor, 
             {"notice_id": str(notice.id), "ends_on": notice.ends_on.isoformat()},
         )
     return notice
+
+
+def notice_over_at(notice: PublicNotice) -> dt.datetime:
+    """When a notice has run its full days: counted from when it was published, i.e. created
+    (or its first day, if that is later), whatever ``starts_on`` says; never before the day
+    after ``ends_on``."""
+    first_day = dt.datetime.combine(notice.starts_on, dt.time(), tzinfo=dt.UTC)
+    published = max(notice.created_at, first_day)
+    after_last_day = dt.datetime.combine(notice.ends_on + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    return max(published + dt.timedelta(days=notice.days), after_last_day)
 
 
 async def get_notice(session: AsyncSession, user: CurrentUser, notice_id: uuid.UUID) -> PublicNotice:
@@ -976,7 +988,7 @@ async def approve(
             )
         ).all()
     )
-    day = today()
+    day, now = today(), utcnow()
     forbidden: list[FieldError] = []
     missing: list[FieldError] = []
     refused: list[FieldError] = []
@@ -991,8 +1003,8 @@ async def approve(
             refused.append(
                 FieldError(path=path, reason=f"only a proposal on notice can be approved; this one is {p.state}")
             )
-        elif p.notice_id is None or notices[p.notice_id].ends_on >= day:
-            ends = notices[p.notice_id].ends_on.isoformat() if p.notice_id else "?"
+        elif p.notice_id is None or notice_over_at(notices[p.notice_id]) > now:
+            ends = notice_over_at(notices[p.notice_id]).isoformat() if p.notice_id else "?"
             refused.append(FieldError(path=path, reason=f"the public notice runs until {ends}"))
         elif p.objections and p.id not in appraised:
             refused.append(
@@ -1011,7 +1023,6 @@ async def approve(
     await _refuse_if_changed(session, actor, ordered)
     effective = await effective_month(session, day)
     batch_id = uuid.uuid4()
-    now = utcnow()
     approvals: list[dict[str, Any]] = []
     audits: list[dict[str, Any]] = []
     months: dict[str, int] = {}
@@ -1066,6 +1077,9 @@ async def apply_effective(session: AsyncSession, actor: Actor, on: dt.date | Non
     """Write approved decisions whose month has come into the households (audited, version
     bump so sync sends the new amount), and cancel households whose phase-out has ended."""
     day = on or today()
+    if day > today():
+        # the household's amount changes on the day the decision takes effect, not before
+        raise InvalidInput.field("$.on", f"decisions take effect on their day: {day.isoformat()} has not come yet")
     due = (
         await session.scalars(
             select(Proposal)

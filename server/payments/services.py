@@ -50,6 +50,7 @@ __all__ = [
     "month_read",
     "month_start",
     "parse_amount",
+    "proposal_month_amount",
 ]
 
 #: The bank file's columns (docs/payments.md), then a trailer ``TOTAL,<rows>,<amount>``.
@@ -120,12 +121,29 @@ async def _amounts(session: AsyncSession, first: dt.date) -> dict[Any, tuple[int
         .order_by(Proposal.effective_from, Proposal.approved_at)
     )
     for household_id, pid, outcome, decided_outcome, new_amount, decided_amount, until in rows:
-        final = decided_outcome or outcome
-        amount = decided_amount if decided_amount is not None else new_amount
-        if final == ProposalOutcome.cancel or (final == ProposalOutcome.phase_out and until and until < first):
-            amount = 0
-        decided[household_id] = (amount, pid)
+        decided[household_id] = (
+            proposal_month_amount(first, outcome, decided_outcome, new_amount, decided_amount, until),
+            pid,
+        )
     return decided
+
+
+def proposal_month_amount(
+    first: dt.date,
+    outcome: str,
+    decided_outcome: str | None,
+    new_amount: int,
+    decided_amount: int | None,
+    phase_out_until: dt.date | None,
+) -> int:
+    """What an approved proposal pays for the month starting ``first``: the decided amount (or the
+    proposed one), 0 for a cancellation or once a phase-out has ended."""
+    final = decided_outcome or outcome
+    if final == ProposalOutcome.cancel or (
+        final == ProposalOutcome.phase_out and phase_out_until and phase_out_until < first
+    ):
+        return 0
+    return decided_amount if decided_amount is not None else new_amount
 
 
 async def build(session: AsyncSession, actor: Actor, month: str, *, user: CurrentUser | None = None) -> MonthRead:
@@ -322,6 +340,11 @@ async def export_rows(session: AsyncSession, month: str) -> tuple[PaymentMonth, 
     row = await _month(session, month)
     if row is None:
         raise NotFound.field("month", f"no roster for {month}: build it first")
+    if row.state != MonthState.closed:
+        # an open roster still changes with every approval: the bank is sent only a frozen one
+        raise Conflict.field(
+            "month", f"the {month} roster is still open: close it before exporting the bank file", code="month_open"
+        )
     lines = (
         await session.execute(
             select(

@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 import httpx
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 
 from server.db.base import utcnow
 from server.db.session import make_engine
@@ -129,8 +129,8 @@ def proposal_of(live: LiveServer, household: dict[str, Any], user: str = "sup1")
 
 
 def to_notice(live: LiveServer, proposal_ids: list[str], area: str = "T1-b", days_ago: int = 8) -> dict[str, Any]:
-    """Confirm each proposal, record an agreed appraisal, and put them on a notice that began
-    ``days_ago`` days ago (so a 7-day notice is over)."""
+    """Confirm each proposal, record an agreed appraisal, and put them on a notice published
+    today, then let ``days_ago`` days pass (see :func:`age_notice`; 8: a 7-day notice is over)."""
     today = utcnow().date()
     with live.as_user("sup1") as c:
         for pid in proposal_ids:
@@ -148,12 +148,52 @@ def to_notice(live: LiveServer, proposal_ids: list[str], area: str = "T1-b", day
                 json={
                     "area_id": live.world.area_ids[area],
                     "proposal_ids": proposal_ids,
-                    "starts_on": (today - dt.timedelta(days=days_ago)).isoformat(),
+                    "starts_on": today.isoformat(),
                 },
             ),
             201,
         )
+    if days_ago:
+        age_notice(live, notice["id"], days_ago)
     return notice
+
+
+def age_notice(live: LiveServer, notice_id: str, days: int, *, created: bool = True) -> None:
+    """Let ``days`` days pass for a notice: its dates (and, with ``created``, its creation
+    time) move back, as if it had been published that long ago."""
+    from server.decisions.models import PublicNotice
+
+    shift = dt.timedelta(days=days)
+
+    async def write() -> None:
+        engine = make_engine(live.settings.database_url, null_pool=True)
+        try:
+            async with engine.begin() as connection:
+                key = PublicNotice.id == uuid.UUID(notice_id)
+                row = (await connection.execute(select(PublicNotice.starts_on, PublicNotice.ends_on).where(key))).one()
+                values: dict[str, Any] = {"starts_on": row.starts_on - shift, "ends_on": row.ends_on - shift}
+                if created:
+                    values["created_at"] = utcnow() - shift
+                await connection.execute(update(PublicNotice).where(key).values(**values))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(write())
+
+
+def effective_day_comes(live: LiveServer, proposal_id: str, day: dt.date | None = None) -> dt.date:
+    """The approved proposal's effective day arrives: it is moved to ``day`` (default today),
+    as if the month had turned (the server applies decisions only on or after their day)."""
+    from server.decisions.models import Proposal
+
+    day = day or utcnow().date()
+    asyncio.run(
+        _execute(
+            live.settings.database_url,
+            update(Proposal).where(Proposal.id == uuid.UUID(proposal_id)).values(effective_from=day),
+        )
+    )
+    return day
 
 
 def approve(live: LiveServer, proposal_ids: list[str], user: str = "approver") -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The policy engine: one row per rule of DOMAIN.md, the four worked examples, properties."""
+"""The policy engine: one row per rule of DOMAIN.md, the five worked examples, properties."""
 
 from __future__ import annotations
 
@@ -33,7 +33,6 @@ from server.decisions.policy import SituationError, format_yuan, propose
 from server.decisions.rules import (
     BenefitMethod,
     CategorySupplement,
-    IncomeDisregard,
     NoStandardError,
     ProgrammeRules,
     PropertyLimit,
@@ -87,23 +86,8 @@ def _rules(**changes: Any) -> ProgrammeRules:
     return msgspec.structs.replace(RULES, **changes)
 
 
-#: DOMAIN.md's worked examples treat the resident basic pension as disregarded under a 2026
-#: standard, while the default disregard ends 2025-12-31. The examples are run with that one
-#: rule extended (an admin change); see test_default_rules_count_the_pension_from_2026.
-EXAMPLE_RULES = _rules(
-    version="2026.1-examples",
-    income=msgspec.structs.replace(
-        RULES.income,
-        counted=tuple(k for k in RULES.income.counted if k != IncomeKind.resident_basic_pension),
-        disregarded=tuple(
-            IncomeDisregard(kind=d.kind) if d.kind == IncomeKind.resident_basic_pension else d
-            for d in RULES.income.disregarded
-        ),
-    ),
-)
-
-
 # --------------------------------------------------------------------------- worked examples
+# DOMAIN.md's five worked examples, under the shipped default rules (rural standard 560.00).
 
 
 def _example_1(current: int) -> HouseholdSituation:
@@ -115,58 +99,149 @@ def _example_1(current: int) -> HouseholdSituation:
 
 
 def test_worked_example_1_keep() -> None:
-    p = propose(_example_1(780_00), EXAMPLE_RULES, ON)
+    p = propose(_example_1(780_00), RULES, ON)
     assert p.outcome is Out.keep
     assert (p.counted_income, p.disregarded_income, p.per_capita_income) == (900_00, 150_00, 300_00)
     assert (p.calculated_amount, p.old_amount, p.new_amount) == (780_00, 780_00, 780_00)
     assert [line.kind for line in p.disregarded] == [IncomeKind.resident_basic_pension]
     assert p.explanation_en == (
         "per-capita income 300.00 yuan is below the rural standard 560.00 yuan; "
-        "(560.00 − 300.00) × 3 = 780.00 yuan; keep 780.00 yuan"
+        "560.00 × 3 − 900.00 = 780.00 yuan; keep 780.00 yuan"
     )
     assert p.explanation_zh == (
-        "人均收入300.00元低于农村低保标准560.00元；（560.00 − 300.00）× 3 = 780.00元；保障金780.00元不变"
+        "人均收入300.00元低于农村低保标准560.00元；560.00 × 3 − 900.00 = 780.00元；保障金780.00元不变"
     )
 
 
 def test_worked_example_1_adjust() -> None:
-    p = propose(_example_1(700_00), EXAMPLE_RULES, ON)
+    p = propose(_example_1(700_00), RULES, ON)
     assert (p.outcome, p.direction, p.old_amount, p.new_amount) == (Out.adjust, Direction.increase, 700_00, 780_00)
     assert p.reasons == [R.income_below_standard, R.amount_increased]
     assert p.explanation_en.endswith("increase from 700.00 to 780.00 yuan")
 
 
 def test_worked_example_2_three_no_full_standard() -> None:
-    p = propose(household(1, category=Category.three_no, benefit_amount=560_00), EXAMPLE_RULES, ON)
+    p = propose(household(1, category=Category.three_no, benefit_amount=560_00), RULES, ON)
     assert (p.outcome, p.new_amount, p.calculated_amount) == (Out.keep, 560_00, 560_00)
     assert R.category_supplement in p.reasons
 
 
 def test_worked_example_3_phase_out() -> None:
     s = household(2, benefit_amount=560_00, incomes=[("wages", 1250_00, 2)], members={"m2": {"newly_employed": True}})
-    p = propose(s, EXAMPLE_RULES, ON)
+    p = propose(s, RULES, ON)
     assert p.per_capita_income == 625_00
     assert (p.outcome, p.new_amount, p.phase_out_months_remaining) == (Out.phase_out, 560_00, 6)
     assert p.reasons[:2] == [R.income_at_or_above_standard, R.newly_employed]
     assert "625.00 yuan is above the rural standard 560.00 yuan" in p.explanation_en
-    later = propose(msgspec.structs.replace(s, phase_out_months_paid=6), EXAMPLE_RULES, ON)
+    later = propose(msgspec.structs.replace(s, phase_out_months_paid=6), RULES, ON)
     assert (later.outcome, later.new_amount) == (Out.cancel, 0)
     assert R.phase_out_ended in later.reasons
 
 
-def test_worked_example_4_small_gap() -> None:
-    p = propose(household(4, benefit_amount=18_00, incomes=[("business", 2222_00, None)]), EXAMPLE_RULES, ON)
+def test_worked_example_4_small_gap_above_the_minimum() -> None:
+    p = propose(household(4, benefit_amount=18_00, incomes=[("business", 2222_00, None)]), RULES, ON)
     assert p.per_capita_income == 555_50
-    assert (p.outcome, p.new_amount) == (Out.keep, 18_00)
-    assert "(560.00 − 555.50) × 4 = 18.00 yuan" in p.explanation_en
+    assert (p.outcome, p.new_amount, p.calculated_amount) == (Out.keep, 18_00, 18_00)
+    assert "560.00 × 4 − 2,222.00 = 18.00 yuan" in p.explanation_en
+    assert R.minimum_payable not in p.reasons
 
 
-def test_default_rules_count_the_pension_from_2026() -> None:
-    """Rules are data: with the shipped 2021–2025 disregard, 2026 counts the pension."""
-    p = propose(_example_1(780_00), RULES, ON)
-    assert (p.counted_income, p.per_capita_income, p.new_amount) == (1050_00, 350_00, 630_00)
-    assert p.outcome is Out.adjust
-    assert p.direction is Direction.decrease
+def test_worked_example_5_rounding_on_the_totals() -> None:
+    """3 members, 1,000.00 counted: 1,680.00 − 1,000.00 = 680 yuan, not (560.00 − 333.33) × 3 → 681."""
+    p = propose(household(3, benefit_amount=681_00, incomes=[("business", 1000_00, None)]), RULES, ON)
+    assert p.per_capita_income == 333_33, "per-capita income stays what eligibility and the notice show"
+    assert (p.outcome, p.new_amount, p.calculated_amount) == (Out.adjust, 680_00, 680_00)
+    assert "560.00 × 3 − 1,000.00 = 680.00 yuan" in p.explanation_en
+    assert "560.00 × 3 − 1,000.00 = 680.00元" in p.explanation_zh
+
+
+def test_default_rules_disregard_the_resident_basic_pension_without_an_end() -> None:
+    """DOMAIN.md: disregarded by default with no end date (worked example 1 gives 780 in 2026)."""
+    for day in (dt.date(2021, 1, 1), ON, dt.date(2040, 6, 1)):
+        assert RULES.income_treatment(IncomeKind.resident_basic_pension, day) is IncomeTreatment.disregarded
+    assert propose(_example_1(780_00), RULES, dt.date(2031, 1, 1)).new_amount == 780_00
+
+
+# --------------------------------------------------------------------------- rounding and minimum
+
+
+def test_the_amount_is_rounded_once_on_the_household_total() -> None:
+    """Per-capita income floored first and multiplied back would pay 1 fen × 3 more, then a yuan."""
+    p = propose(household(3, incomes=[("gift", 100, None)]), RULES, ON)
+    assert p.per_capita_income == 33
+    assert p.calculated_amount == 1679_00  # 1,680.00 − 1.00; per capita first: (560.00 − 0.33) × 3 → 1,680
+    p = propose(household(3, incomes=[("gift", 100_01, None)]), RULES, ON)
+    assert p.calculated_amount == 1580_00  # 1,680.00 − 100.01 = 1,579.99, up to 1,580 (not 1,581)
+
+
+def test_a_removed_share_is_taken_from_the_household_total() -> None:
+    """3 of 4 members paid, 1,634.67 counted: (2,240.00 − 1,634.67) × 3 / 4 = 453.9975 → 454 yuan;
+    per-capita income first (560.00 − 408.66) × 3 = 454.02 would round up to 455."""
+    s = household(4, incomes=[("business", 1634_67, None)], members={"m4": {"job_referrals_refused": 3}})
+    p = propose(s, RULES, ON)
+    assert (p.members_paid, p.per_capita_income, p.calculated_amount) == (3, 408_66, 454_00)
+    assert "(560.00 × 4 − 1,634.67) × 3 / 4 = 454.00 yuan" in p.explanation_en
+
+
+def test_an_amount_above_zero_below_the_minimum_is_paid_the_minimum() -> None:
+    """4 members, 2,239.50 counted: 0.50 yuan, rounded up to 1 yuan, paid the minimum 10 yuan."""
+    p = propose(household(4, incomes=[("business", 2239_50, None)]), RULES, ON)
+    assert (p.outcome, p.new_amount, p.calculated_amount) == (Out.adjust, 10_00, 10_00)
+    assert R.minimum_payable in p.reasons
+    assert "raised to the minimum payable amount 10.00 yuan" in p.explanation_en
+    assert "低于最低发放额，按最低发放额10.00元发放" in p.explanation_zh
+    down = _rules(rounding=msgspec.structs.replace(RULES.rounding, mode="down"))
+    p = propose(household(4, incomes=[("business", 2239_50, None)]), down, ON)
+    assert p.new_amount == 10_00, "rounded down to 0 yuan, but the computed amount was above 0"
+
+
+# --------------------------------------------------------------------------- explanations
+
+
+def test_a_phase_out_near_dibao_is_not_said_to_be_unpaid() -> None:
+    s = household(2, benefit_amount=560_00, incomes=[("wages", 1250_00, 2)], members={"m2": {"newly_employed": True}})
+    p = propose(s, RULES, ON)
+    assert p.outcome is Out.phase_out
+    assert p.near_dibao
+    assert "not paid" not in p.explanation_en
+    assert "不发放" not in p.explanation_zh
+    assert "near dibao" in p.explanation_en
+    assert "低保边缘" in p.explanation_zh
+    cancelled = propose(household(1, incomes=[("support", 600_00, None)]), RULES, ON)
+    assert "near dibao (reported, not paid)" in cancelled.explanation_en
+
+
+def test_attempts_past_the_limit_do_not_read_n_of_limit() -> None:
+    s = household(1, benefit_amount=560_00, visit_outcome=VisitOutcome.nobody_home, prior_failed_attempts=5)
+    p = propose(s, RULES, ON)
+    assert "6 of 3" not in p.explanation_en
+    assert "第6次，共3次" not in p.explanation_zh
+    assert "failed attempt 6, past the limit of 3" in p.explanation_en
+    assert "第6次，已超过3次上限" in p.explanation_zh
+    third = propose(msgspec.structs.replace(s, prior_failed_attempts=2), RULES, ON)
+    assert "failed attempt 3 of 3" in third.explanation_en
+
+
+def test_a_disallowed_deduction_is_in_the_explanation() -> None:
+    s = household(1, incomes=[("wages", 100_00, 1)], deductions=[("illness_cost", 50_00, 1)])
+    p = propose(s, RULES, ON)
+    assert R.deduction_disallowed in p.reasons
+    assert "illness cost 50.00 yuan not deducted: the member is not seriously ill" in p.explanation_en
+    assert "重病医疗支出50.00元不予扣除：该成员不属重病" in p.explanation_zh
+    capped = propose(household(1, incomes=[("wages", 30_00, 1)], deductions=[("job_cost", 50_00, 1)]), RULES, ON)
+    assert "job cost 50.00 yuan: 30.00 deducted, capped at the member's wages" in capped.explanation_en
+    assert "就业必要支出50.00元仅扣除30.00元：以该成员工资为限" in capped.explanation_zh
+
+
+def test_a_household_paid_nothing_is_not_told_its_benefit_is_cancelled() -> None:
+    p = propose(household(1, benefit_amount=0, incomes=[("pension", 900_00, 1)]), RULES, ON)
+    assert p.outcome is Out.cancel
+    assert "benefit cancelled" not in p.explanation_en
+    assert "停发" not in p.explanation_zh
+    assert "not eligible: no benefit is paid" in p.explanation_en
+    assert "不符合条件，不予发放保障金" in p.explanation_zh
+    paid = propose(household(1, benefit_amount=100_00, incomes=[("pension", 900_00, 1)]), RULES, ON)
+    assert "benefit cancelled" in paid.explanation_en
 
 
 # --------------------------------------------------------------------------- one row per rule
@@ -198,11 +273,11 @@ ROWS = [
     ),
     Row("zero income general", household(3), Out.adjust, 1680_00, check={"per_capita_income": 0}),
     Row(
-        "per-capita floored to the fen, amount rounded up",
+        "per-capita floored to the fen, amount on the totals",
         household(3, incomes=[("gift", 100, None)]),
         Out.adjust,
-        1680_00,
-        check={"per_capita_income": 33, "calculated_amount": 1680_00},
+        1679_00,
+        check={"per_capita_income": 33, "calculated_amount": 1679_00},
     ),
     Row(
         "rounded up to the whole yuan",
@@ -651,7 +726,7 @@ def test_strings_work_like_enums() -> None:
 
 
 def test_proposal_round_trips_on_the_wire() -> None:
-    p = propose(_example_1(700_00), EXAMPLE_RULES, ON)
+    p = propose(_example_1(700_00), RULES, ON)
     assert msgspec.json.decode(msgspec.json.encode(p), type=Proposal) == p
 
 

@@ -46,7 +46,7 @@ def _errors(doc: Doc | bytes) -> list[tuple[str, str]]:
 
 def test_default_rules_hold_the_domain_numbers() -> None:
     rules = default_rules()
-    assert rules.version == "2026.1-demo"
+    assert rules.version == "2026.2-demo"
     assert rules.standard_for(Residence.urban, dt.date(2026, 1, 1)).amount == 72000
     assert rules.standard_for(Residence.rural, dt.date(2026, 1, 1)).amount == 56000
     assert rules.minimum_payable == 1000
@@ -90,10 +90,10 @@ DISREGARDED = [
     [(k, dt.date(2026, 6, 1), IncomeTreatment.counted) for k in [*COUNTED, "other"]]
     + [(k, dt.date(2026, 6, 1), IncomeTreatment.disregarded) for k in DISREGARDED]
     + [
-        ("resident_basic_pension", dt.date(2020, 12, 31), IncomeTreatment.counted),
-        ("resident_basic_pension", dt.date(2021, 1, 1), IncomeTreatment.disregarded),
-        ("resident_basic_pension", dt.date(2025, 12, 31), IncomeTreatment.disregarded),
-        ("resident_basic_pension", dt.date(2026, 1, 1), IncomeTreatment.counted),
+        # DOMAIN.md: disregarded by default, with no end date
+        ("resident_basic_pension", dt.date(2020, 12, 31), IncomeTreatment.disregarded),
+        ("resident_basic_pension", dt.date(2026, 1, 1), IncomeTreatment.disregarded),
+        ("resident_basic_pension", dt.date(2040, 12, 31), IncomeTreatment.disregarded),
     ],
 )
 def test_default_income_treatment(kind: str, on: dt.date, expected: IncomeTreatment) -> None:
@@ -205,7 +205,7 @@ REFUSALS: list[tuple[str, Callable[[Doc], None], str, str]] = [
     (
         "unknown income kind",
         _append(["income", "counted"], "lottery"),
-        "$.income.counted[10]",
+        "$.income.counted[9]",
         "Invalid enum",
     ),
     ("unknown field", _set(["standards", 0, "colour"], "red"), "$.standards[0].colour", "unknown field"),
@@ -241,13 +241,16 @@ REFUSALS: list[tuple[str, Callable[[Doc], None], str, str]] = [
     (
         "counted kind listed twice",
         _append(["income", "counted"], "wages"),
-        "$.income.counted[10]",
+        "$.income.counted[9]",
         "duplicate income kind 'wages'",
     ),
     ("kind neither counted nor disregarded", _remove_counted("gift"), "$.income", "'gift' is neither"),
     (
         "dated disregard without counted fallback",
-        _remove_counted("resident_basic_pension"),
+        _set(
+            ["income", "disregarded", 5],
+            {"kind": "resident_basic_pension", "effective_from": "2021-01-01", "effective_to": "2025-12-31"},
+        ),
         "$.income.disregarded[5].kind",
         "must also be listed in counted",
     ),

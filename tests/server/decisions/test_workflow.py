@@ -15,9 +15,11 @@ from server.db.base import utcnow
 from server.decisions import inputs
 from tests.server.decisions.helpers import (
     accepted_visit,
+    age_notice,
     approve,
     bump_visit,
     create_household,
+    effective_day_comes,
     first_of_next_month,
     generate,
     member,
@@ -46,7 +48,7 @@ def test_full_chain_from_proposal_to_effective_amount(live: LiveServer) -> None:
     assert proposal["direction"] == "increase"
     assert proposal["new_amount"] == 78000
     assert proposal["per_capita_income"] == 30000
-    assert proposal["rule_version"] == "2026.1-demo"
+    assert proposal["rule_version"] == "2026.2-demo"
     assert "per-capita income 300.00 yuan is below the rural standard 560.00 yuan" in proposal["explanation_en"]
     assert "人均收入300.00元低于农村低保标准560.00元" in proposal["explanation_zh"]
     assert proposal["inputs"]["household"] == household["version"]
@@ -66,7 +68,9 @@ def test_full_chain_from_proposal_to_effective_amount(live: LiveServer) -> None:
         detail = ok(c.get(f"/decisions/proposals/{pid}"))
         assert detail["state"] == "approved"
         assert detail["effective_from"] == effective.isoformat()
-        applied = ok(c.post("/decisions/effective:apply", json={"on": effective.isoformat()}))
+    effective_day_comes(live, pid)
+    with live.as_user("approver") as c:
+        applied = ok(c.post("/decisions/effective:apply", json={}))
         assert applied["applied"] == 1
         after = ok(c.get(f"/households/{household['id']}"))
         assert after["benefit_amount"] == 78000
@@ -80,7 +84,7 @@ def test_full_chain_from_proposal_to_effective_amount(live: LiveServer) -> None:
         assert expected in steps, steps
     assert steps[-1] in ("take_effect", "approval") or "take_effect" in steps
     proposed = next(s for s in why["chain"] if s["step"] == "proposed")
-    assert proposed["detail"]["rule_version"] == "2026.1-demo"
+    assert proposed["detail"]["rule_version"] == "2026.2-demo"
     assert {line["kind"] for line in proposed["detail"]["counted"]} == {"business", "support"}
 
 
@@ -137,6 +141,57 @@ def test_illegal_steps_are_refused(live: LiveServer) -> None:
         assert "the public notice runs until" in during.json()["errors"][0]["reason"]
 
 
+def test_a_notice_starts_today_and_approval_waits_seven_full_days_from_its_creation(live: LiveServer) -> None:
+    household = create_household(live, incomes=EXAMPLE_1)
+    accepted_visit(live, household)
+    generate(live)
+    pid = proposal_of(live, household)["id"]
+    yesterday = (utcnow().date() - dt.timedelta(days=1)).isoformat()
+    area_id = live.world.area_ids["T1-b"]
+    with live.as_user("sup1") as c:
+        ok(c.post(f"/decisions/proposals/{pid}/review", json={"action": "confirm"}))
+        backdated = c.post(
+            "/decisions/notices", json={"area_id": area_id, "proposal_ids": [pid], "starts_on": yesterday}
+        )
+        assert backdated.status_code == 422, backdated.text
+        assert backdated.json()["errors"][0]["path"] == "$.starts_on"
+        assert ok(c.get(f"/decisions/proposals/{pid}"))["state"] == "confirmed", "nothing was put on notice"
+        notice = ok(c.post("/decisions/notices", json={"area_id": area_id, "proposal_ids": [pid]}), 201)
+    # a notice whose dates say it began 8 days ago, but that was created just now
+    age_notice(live, notice["id"], 8, created=False)
+    with live.as_user("approver") as c:
+        early = c.post("/decisions/approvals", json={"proposal_ids": [pid]})
+    assert early.status_code == 409, early.text
+    assert "the public notice runs until" in early.json()["errors"][0]["reason"]
+    age_notice(live, notice["id"], 6)
+    with live.as_user("approver") as c:
+        six_days = c.post("/decisions/approvals", json={"proposal_ids": [pid]})
+    assert six_days.status_code == 409, "six days after publication the notice still runs"
+    age_notice(live, notice["id"], 7)
+    assert approve(live, [pid])["approved"] == 1
+
+
+def test_decisions_take_effect_on_their_day_not_before(live: LiveServer) -> None:
+    household = create_household(live, incomes=EXAMPLE_1, benefit_amount=70000)
+    accepted_visit(live, household)
+    generate(live)
+    pid = proposal_of(live, household)["id"]
+    to_notice(live, [pid])
+    approve(live, [pid])
+    effective = first_of_next_month()
+    with live.as_user("approver") as c:
+        early = c.post("/decisions/effective:apply", json={"on": effective.isoformat()})
+        assert early.status_code == 422, early.text
+        assert early.json()["errors"][0]["path"] == "$.on"
+        assert ok(c.get(f"/households/{household['id']}"))["benefit_amount"] == 70000
+        assert ok(c.post("/decisions/effective:apply", json={}))["applied"] == 0, "not due yet"
+        assert ok(c.get(f"/decisions/proposals/{pid}"))["state"] == "approved"
+    effective_day_comes(live, pid)
+    with live.as_user("approver") as c:
+        assert ok(c.post("/decisions/effective:apply", json={}))["applied"] == 1
+        assert ok(c.get(f"/households/{household['id']}"))["benefit_amount"] == 78000
+
+
 def test_objection_holds_the_decision_until_resolved(live: LiveServer) -> None:
     household = create_household(live, incomes=EXAMPLE_1)
     accepted_visit(live, household)
@@ -144,17 +199,11 @@ def test_objection_holds_the_decision_until_resolved(live: LiveServer) -> None:
     pid = proposal_of(live, household)["id"]
     with live.as_user("sup1") as c:
         ok(c.post(f"/decisions/proposals/{pid}/review", json={"action": "confirm"}))
-        ok(
-            c.post(
-                "/decisions/notices",
-                json={
-                    "area_id": live.world.area_ids["T1-b"],
-                    "proposal_ids": [pid],
-                    "starts_on": (utcnow().date() - dt.timedelta(days=9)).isoformat(),
-                },
-            ),
-            201,
+        notice = ok(
+            c.post("/decisions/notices", json={"area_id": live.world.area_ids["T1-b"], "proposal_ids": [pid]}), 201
         )
+    age_notice(live, notice["id"], 9)
+    with live.as_user("sup1") as c:
         objection = ok(
             c.post(
                 f"/decisions/proposals/{pid}/objections",

@@ -50,6 +50,7 @@ def test_roster_totals_reconcile_to_the_fen(live: LiveServer) -> None:
     with live.as_user("approver") as c:
         built = ok(c.post(f"/payments/months/{month}/build"))
         rows = ok(c.get(f"/payments/months/{month}/rows", params={"limit": 5000}))
+        ok(c.post(f"/payments/months/{month}/close"))
         export = c.get(f"/payments/months/{month}/export", params={"format": "csv"})
         xlsx = c.get(f"/payments/months/{month}/export", params={"format": "xlsx"})
     assert built["state"] == "open"
@@ -81,6 +82,21 @@ def test_roster_totals_reconcile_to_the_fen(live: LiveServer) -> None:
         assert c.get(f"/payments/months/{month}/export").status_code == 403
     assert {a["area_code"] for a in mine["areas"]} == {"T1-a", "T1-b"}
     assert all(r["bank_account"].startswith("****") for r in masked)
+
+
+def test_an_open_months_bank_file_is_refused(live: LiveServer) -> None:
+    _households(live)
+    month = _month()
+    with live.as_user("approver") as c:
+        ok(c.post(f"/payments/months/{month}/build"))
+        for fmt in ("csv", "xlsx"):
+            refused = c.get(f"/payments/months/{month}/export", params={"format": fmt})
+            assert refused.status_code == 409, refused.text
+            assert refused.json()["code"] == "month_open"
+            assert refused.json()["errors"][0]["path"] == "month"
+            assert "close it before exporting" in refused.json()["errors"][0]["reason"]
+        ok(c.post(f"/payments/months/{month}/close"))
+        assert c.get(f"/payments/months/{month}/export").status_code == 200
 
 
 def test_close_freezes_once_and_later_approvals_go_to_the_next_month(live: LiveServer) -> None:

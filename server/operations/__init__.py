@@ -1,0 +1,1 @@
+"""Running an install: backup and restore of the embedded default, the integrity check, moving data."""
