@@ -37,6 +37,15 @@ CHROMIUM_ARGS = [
 ]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests run last.
+
+    Playwright's sync API keeps an event loop running in the test thread from its first use to
+    the end of the session, and every other test that calls asyncio.run would fail after it.
+    """
+    items.sort(key=lambda item: "playwright" in getattr(item, "fixturenames", ()))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("RECHECK_ENV", "test")
     os.environ.setdefault("RECHECK_LOG_JSON", "0")
