@@ -18,15 +18,20 @@ What is refused, and why (``reason`` codes):
   from the header, before any pixel is decoded), or an absurd aspect ratio.
 - ``corrupt`` / ``truncated``: the decoder failed or the data ends early (every photo is fully
   decoded, so a damaged file cannot slip through).
+- ``trailing_data``: bytes after the end of the image (after a JPEG's end-of-image marker, a
+  PNG's ``IEND`` chunk, the WebP RIFF chunk, the last complete HEIF box). A photo with something
+  appended is a polyglot (a ZIP archive behind a JPEG opens as both) and the original is served
+  verbatim, so it is refused rather than trimmed.
 - ``exif_invalid``: EXIF holding *impossible* values: a latitude beyond ±90°, a longitude beyond
-  ±180°, a non-finite or zero-denominator coordinate, an unknown hemisphere reference, or a
-  capture date that is no calendar date (month 13, 31 February…). Such a file was forged or
-  damaged, and the evidence record must not carry a made-up position or time.
+  ±180°, a non-finite or zero-denominator coordinate, an unknown hemisphere reference, a
+  capture date that is no calendar date (month 13, 31 February…), or an orientation tag outside
+  1–8 (0, which Android writes for "undefined", means upright). Such a file was forged or
+  damaged, and the evidence record must not carry a made-up position, time or rotation.
 
 *Implausible* but possible values are ignored rather than refused, and named in
 `ProcessedImage.notes`: a capture time before `ImagePolicy.earliest_capture` or later than now
 plus `ImagePolicy.future_slack` (a tablet whose clock was reset), a GPS fix of exactly 0°, 0°
-(no fix), an orientation tag outside 1–8.
+(no fix).
 
 Capture time: ``DateTimeOriginal`` with ``OffsetTimeOriginal`` when both are present; otherwise
 the GPS date and time stamps (always UTC); otherwise ``DateTimeOriginal`` read in
@@ -50,6 +55,7 @@ import datetime as dt
 import hashlib
 import io
 import math
+import re
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -352,9 +358,9 @@ def _read_exif(
         raise ImageRejected("exif_invalid", f"unreadable EXIF: {exc}") from None
 
     orientation = exif.get(ExifTags.Base.Orientation, 1)
-    if not isinstance(orientation, int) or not 1 <= orientation <= 8:
-        notes.append("orientation_invalid")
-        orientation = 1
+    if not isinstance(orientation, int) or not 0 <= orientation <= 8:
+        raise ImageRejected("exif_invalid", f"orientation {orientation!r} is not one of 1–8")
+    orientation = orientation or 1  # 0: Android's ORIENTATION_UNDEFINED
 
     point, gps_time = _read_gps(gps_ifd, notes)
 
@@ -369,6 +375,85 @@ def _read_exif(
         notes.append("capture_time_implausible")
         captured = None
     return orientation, *(captured or (None, None)), point
+
+
+# -- where the image ends --------------------------------------------------------------------------
+
+#: The next JPEG marker after entropy-coded data: 0xFF (with any fill bytes) followed by a byte
+#: that is no stuffing (0x00) and no restart marker (0xD0–0xD7).
+_JPEG_MARKER = re.compile(rb"\xff+[^\x00\xd0-\xd7\xff]")
+_JPEG_STANDALONE = {0x01, *range(0xD0, 0xD8)}
+
+
+def _jpeg_end(data: bytes) -> int:
+    """Offset just after the end-of-image marker (segments are skipped by their length, so an
+    EXIF thumbnail's own end marker is not taken for the image's)."""
+    i, n = 2, len(data)
+    while i + 1 < n:
+        if data[i] != 0xFF or data[i + 1] == 0xFF:  # extraneous or fill bytes before a marker
+            found = _JPEG_MARKER.search(data, i)
+            if found is None:
+                return n
+            i = found.end() - 2
+            continue
+        marker = data[i + 1]
+        if marker == 0xD9:
+            return i + 2
+        if marker in _JPEG_STANDALONE:
+            i += 2
+            continue
+        i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+        if marker == 0xDA:  # start of scan: entropy-coded data runs to the next marker
+            found = _JPEG_MARKER.search(data, i)
+            i = n if found is None else found.end() - 2
+    return n
+
+
+def _png_end(data: bytes) -> int:
+    """Offset just after the ``IEND`` chunk (length, type, data, CRC)."""
+    i, n = 8, len(data)
+    while i + 12 <= n:
+        length = int.from_bytes(data[i : i + 4], "big")
+        kind = data[i + 4 : i + 8]
+        i += 12 + length
+        if kind == b"IEND":
+            return min(i, n)
+    return n
+
+
+def _webp_end(data: bytes) -> int:
+    """The RIFF container's declared end (its size field counts from byte 8; odd sizes are padded)."""
+    size = int.from_bytes(data[4:8], "little")
+    return min(8 + size + (size & 1), len(data))
+
+
+def _heif_end(data: bytes) -> int:
+    """The end of the last complete top-level ISO-BMFF box."""
+    i, n = 0, len(data)
+    while i + 8 <= n:
+        size = int.from_bytes(data[i : i + 4], "big")
+        if size == 1 and i + 16 <= n:  # 64-bit size follows the type
+            size = int.from_bytes(data[i + 8 : i + 16], "big")
+        elif size == 0:  # the box runs to the end of the file
+            return n
+        if size < 8 or i + size > n:
+            break
+        i += size
+    return i
+
+
+_IMAGE_END: dict[str, Callable[[bytes], int]] = {
+    "jpeg": _jpeg_end,
+    "png": _png_end,
+    "webp": _webp_end,
+    "heic": _heif_end,
+}
+
+
+def _refuse_trailing_data(data: bytes, fmt: str) -> None:
+    end = _IMAGE_END[fmt](data)
+    if end < len(data):
+        raise ImageRejected("trailing_data", f"{len(data) - end} bytes after the end of the {fmt} image")
 
 
 # -- decoding ------------------------------------------------------------------------------------
@@ -500,6 +585,7 @@ def process_image(
         if fmt == "jpeg" and im.mode == "RGB":
             im.draft("YCbCr", review_size)  # libjpeg DCT scaling: decode at 1/2, 1/4 or 1/8
         _load(im, fmt)  # before EXIF: a PNG's eXIf chunk may follow the image data
+        _refuse_trailing_data(data, fmt)  # after decoding: a truncated file is reported as such
         orientation, captured_at, time_source, gps = _read_exif(im, policy, now, notes)
         op = _ORIENTATION_OPS.get(orientation)
         frame: Image.Image = im

@@ -85,6 +85,8 @@ class UserUpdate(Struct):
     active: bool | msgspec.UnsetType = msgspec.UNSET
     password: Password | msgspec.UnsetType = msgspec.UNSET
     area_ids: Annotated[list[int], msgspec.Meta(min_length=1)] | msgspec.UnsetType = msgspec.UNSET
+    role: Role | msgspec.UnsetType = msgspec.UNSET
+    """Admins only; the county's last active admin keeps the role."""
 
 
 class DeviceCreate(Struct):

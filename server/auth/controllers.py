@@ -123,6 +123,6 @@ class UserController(Controller):
         user_id: uuid.UUID,
         data: JSONBody[UserUpdate],
     ) -> UserRead:
-        """Rename, (de)activate, reset the password or move a user between areas."""
+        """Rename, (de)activate, reset the password, move a user between areas or (admins) change the role."""
         user = await services.update_user(db, current_user, actor, user_id, data)
         return await services.user_read(db, user)

@@ -260,11 +260,34 @@ async def _managed_user(session: AsyncSession, manager: CurrentUser, user_id: uu
     return user
 
 
+async def _keep_an_admin(session: AsyncSession, user: User, data: UserUpdate) -> None:
+    """Refuse to deactivate or demote the last active admin: nobody could manage the county then.
+
+    The active admins' rows are locked, so two admins switching each other off at once cannot
+    both pass the check.
+    """
+    leaves = data.active is False or (isinstance(data.role, Role) and data.role != Role.admin)
+    if not (leaves and user.active and user.role == Role.admin.value):
+        return
+    admins = await session.scalars(
+        select(User.id).where(User.role == Role.admin.value, User.active.is_(True)).with_for_update()
+    )
+    if set(admins.all()) <= {user.id}:
+        field = "$.active" if data.active is False else "$.role"
+        raise Conflict.field(field, "the last active admin cannot be deactivated or demoted", code="last_admin")
+
+
 async def update_user(
     session: AsyncSession, manager: CurrentUser, actor: Actor, user_id: uuid.UUID, data: UserUpdate
 ) -> User:
     user = await _managed_user(session, manager, user_id)
+    if isinstance(data.role, Role) and manager.role != Role.admin:
+        raise Forbidden.field("$.role", "only admins change roles")
+    await _keep_an_admin(session, user, data)
     changes: dict[str, object] = {}
+    if isinstance(data.role, Role):
+        changes["role"] = [user.role, data.role.value]
+        user.role = data.role.value
     if isinstance(data.display_name, str):
         changes["display_name"] = [user.display_name, data.display_name]
         user.display_name = data.display_name

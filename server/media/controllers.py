@@ -174,9 +174,13 @@ class TusController(Controller):
             upload = await services.create_upload(context, current_user, actor, meta, length)
             location = f"{str(request.base_url).rstrip('/')}/uploads/{upload.id}"
             if request.headers.get("content-type", "").startswith(_OFFSET_STREAM):
-                upload = await services.receive_bytes(
-                    context, current_user, actor, upload.id, 0, _body(request), _checksum(request)
-                )
+                try:
+                    upload = await services.receive_bytes(
+                        context, current_user, actor, upload.id, 0, _body(request), _checksum(request)
+                    )
+                except DomainError as exc:
+                    await services.discard_refused_creation(context, actor, upload.id, exc.code)
+                    raise
                 return Response(content=None, status_code=201, headers=_upload_headers(upload, Location=location))
             return Response(
                 content=None,

@@ -64,6 +64,7 @@ __all__ = [
     "UploadRejected",
     "cleanup_expired_uploads",
     "create_upload",
+    "discard_refused_creation",
     "evidence_status",
     "photo_links",
     "receive_bytes",
@@ -420,16 +421,31 @@ async def _discard_objects(store: MediaStore, upload: Upload) -> None:
     await _run(store.abort_multipart, _handle(upload))
 
 
+async def _forget(
+    ctx: MediaContext, session: AsyncSession, actor: Actor, upload: Upload, action: str, **details: str
+) -> None:
+    if upload.state == "open":
+        await _discard_objects(ctx.store, upload)
+    await session.delete(upload)
+    record(session, actor, action, "visit", upload.visit_id, {"sha256": upload.sha256, **details})
+
+
 async def terminate_upload(ctx: MediaContext, user: CurrentUser, actor: Actor, upload_id: uuid.UUID) -> None:
     """tus termination: discard the bytes received and forget the upload."""
     async with ctx.session_factory() as session, session.begin():
         upload = await session.get(Upload, upload_id, with_for_update=True)
         if upload is None or upload.user_id != user.id:
             raise NotFound.field("upload", "no such upload")
-        if upload.state == "open":
-            await _discard_objects(ctx.store, upload)
-        await session.delete(upload)
-        record(session, actor, "upload.terminated", "visit", upload.visit_id, {"sha256": upload.sha256})
+        await _forget(ctx, session, actor, upload, "upload.terminated")
+
+
+async def discard_refused_creation(ctx: MediaContext, actor: Actor, upload_id: uuid.UUID, reason: str) -> None:
+    """A creation-with-upload whose body was refused leaves nothing behind: the client got no
+    upload URL to resume, so a kept row would only wait for its expiry."""
+    async with ctx.session_factory() as session, session.begin():
+        upload = await session.get(Upload, upload_id, with_for_update=True)
+        if upload is not None:
+            await _forget(ctx, session, actor, upload, "upload.refused", reason=reason)
 
 
 async def cleanup_expired_uploads(ctx: MediaContext, now: dt.datetime | None = None) -> int:

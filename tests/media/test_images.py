@@ -258,12 +258,50 @@ def test_implausible_capture_time_ignored(taken: str, note: str) -> None:
     assert note in result.notes
 
 
-def test_null_island_and_bad_orientation_ignored() -> None:
+def test_null_island_ignored() -> None:
     gps = {1: "N", 2: (R(0), R(0), R(0)), 3: "E", 4: (R(0), R(0), R(0))}
-    result = process_image(encode(picture(), gps=gps, orientation=9), now=NOW)
+    result = process_image(encode(picture(), gps=gps), now=NOW)
     assert result.gps is None
-    assert result.orientation == 1
-    assert set(result.notes) == {"gps_null_island", "orientation_invalid"}
+    assert result.notes == ("gps_null_island",)
+
+
+def test_orientation_zero_is_android_undefined_and_upright() -> None:
+    result = process_image(encode(picture(), orientation=0), now=NOW)
+    assert (result.orientation, result.width, result.height) == (1, 800, 600)
+    assert result.notes == ()
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("JPEG", "jpeg"), ("PNG", "png"), ("WEBP", "webp"), ("HEIF", "heic")])
+def test_bytes_after_the_image_end_refused(fmt: str, name: str) -> None:
+    """A polyglot: the photo opens as an image and, with a ZIP archive appended, as an archive."""
+    photo = encode(picture(), fmt, gps=BEIJING_GPS)
+    assert process_image(photo, now=NOW).format == name  # the photo alone is fine
+    polyglot = photo + _zip_named_jpg()
+    assert zipfile.is_zipfile(io.BytesIO(polyglot))
+    with pytest.raises(ImageRejected) as rejected:
+        process_image(polyglot, now=NOW)
+    assert rejected.value.reason == "trailing_data", rejected.value
+    with pytest.raises(ImageRejected) as one_byte:
+        process_image(photo + b"\0", now=NOW)
+    assert one_byte.value.reason == "trailing_data", one_byte.value
+
+
+def test_jpeg_end_found_past_an_exif_thumbnail_and_in_progressive_scans() -> None:
+    """The end marker of an embedded thumbnail (inside APP1) is not the image's end."""
+    thumbnail = io.BytesIO()
+    picture((160, 120)).save(thumbnail, "JPEG")
+    exif = Image.Exif()
+    exif[0x0112] = 1
+    app1 = exif.tobytes()
+    data = encode(picture(), quality=90, progressive=True, optimize=True)
+    # APP1 right after SOI, holding a JPEG thumbnail with its own end marker
+    segment = b"\xff\xe1" + struct.pack(">H", len(app1) + thumbnail.tell() + 2) + app1 + thumbnail.getvalue()
+    with_thumbnail = data[:2] + segment + data[2:]
+    assert with_thumbnail.count(b"\xff\xd9") >= 2
+    assert process_image(with_thumbnail, now=NOW).format == "jpeg"
+    with pytest.raises(ImageRejected) as rejected:
+        process_image(with_thumbnail + b"PK\x05\x06" + b"\0" * 18, now=NOW)
+    assert rejected.value.reason == "trailing_data"
 
 
 def test_no_exif_at_all() -> None:
@@ -324,6 +362,9 @@ HOSTILE = {
     "exif hemisphere X": (encode(picture(), gps={**BEIJING_GPS, 1: "X"}), "exif_invalid"),
     "exif date month 13": (encode(picture(), taken="2026:13:45 99:00:00"), "exif_invalid"),
     "exif offset +99:00": (encode(picture(), taken="2026:11:20 10:30:00", offset="+99:00"), "exif_invalid"),
+    "exif orientation 99": (encode(picture(), orientation=99), "exif_invalid"),
+    "exif orientation 9": (encode(picture(), orientation=9), "exif_invalid"),
+    "jpeg with a zip archive appended": (encode(picture()) + _zip_named_jpg(), "trailing_data"),
 }
 
 

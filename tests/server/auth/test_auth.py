@@ -105,3 +105,41 @@ def test_supervisor_creates_workers_only_in_own_areas(live: LiveServer) -> None:
     assert outside.json()["errors"][0]["path"] == "$.area_ids[0]"
     assert admin_role.status_code == 403
     assert admin_role.json()["errors"][0]["path"] == "$.role"
+
+
+def test_the_last_active_admin_cannot_switch_itself_off_or_lose_the_role(live: LiveServer) -> None:
+    admin_id = live.world.user_ids["admin"]
+    with live.as_user("admin") as admin:
+        off = admin.patch(f"/users/{admin_id}", json={"active": False})
+        demoted = admin.patch(f"/users/{admin_id}", json={"role": "supervisor"})
+        assert admin.get("/auth/me").json()["role"] == "admin"  # still there, still an admin
+        # with a second admin the first may step down: someone can still manage the county
+        second = admin.post(
+            "/users/",
+            json={
+                "username": "admin2",
+                "display_name": "Second",
+                "role": "admin",
+                "password": PASSWORD,
+                "area_ids": [live.world.area_ids["C"]],
+            },
+        )
+        assert second.status_code == 201, second.text
+        stepped_down = admin.patch(f"/users/{admin_id}", json={"role": "auditor"})
+    assert off.status_code == 409
+    assert off.json()["code"] == "last_admin"
+    assert off.json()["errors"][0]["path"] == "$.active"
+    assert demoted.status_code == 409
+    assert demoted.json()["errors"][0]["path"] == "$.role"
+    assert stepped_down.status_code == 200, stepped_down.text
+    assert stepped_down.json()["role"] == "auditor"
+    with live.as_user("admin2") as admin2:
+        last = admin2.patch(f"/users/{second.json()['id']}", json={"active": False})
+    assert last.status_code == 409
+
+
+def test_only_admins_change_roles(live: LiveServer) -> None:
+    with live.as_user("sup1") as supervisor:
+        response = supervisor.patch(f"/users/{live.world.user_ids['worker1b']}", json={"role": "supervisor"})
+    assert response.status_code == 403
+    assert response.json()["errors"][0]["path"] == "$.role"

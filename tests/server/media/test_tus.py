@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import hashlib
@@ -9,7 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
+from server.db.session import make_engine, make_session_factory
+from server.media.models import Upload
 from tests.server.media.conftest import (
     TUS,
     MediaWorld,
@@ -83,6 +87,49 @@ def test_creation_with_upload(media: MediaWorld) -> None:
         done = tus_patch(c, created.headers["Location"], 5000, data[5000:])
     assert done.status_code == 204, done.text
     assert done.headers["Upload-Offset"] == str(len(data))
+
+
+def _upload_rows(media: MediaWorld) -> int:
+    async def count() -> int:
+        engine = make_engine(media.live.settings.database_url, null_pool=True)
+        try:
+            async with make_session_factory(engine)() as session:
+                return int(await session.scalar(select(func.count()).select_from(Upload)) or 0)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(count())
+
+
+def test_refused_creation_with_upload_leaves_no_upload(media: MediaWorld) -> None:
+    """The client of a refused creation got no upload URL: nothing of it may remain."""
+    data = jpeg_bytes(seed=13)
+    meta = upload_metadata(data, media.visits["v1"])
+    wrong = base64.b64encode(hashlib.sha256(b"other").digest()).decode()
+    before = media.stored_objects()
+    stream = {**TUS, "Upload-Metadata": meta, "Content-Type": "application/offset+octet-stream"}
+    with media.device_client("worker1") as c:
+        bad_checksum = c.post(
+            "/uploads/",
+            headers={**stream, "Upload-Length": str(len(data)), "Upload-Checksum": f"sha256 {wrong}"},
+            content=data[:4000],
+        )
+        over_length = c.post("/uploads/", headers={**stream, "Upload-Length": "4000"}, content=data[:9000])
+        liar = c.post(
+            "/uploads/",
+            headers={
+                **stream,
+                "Upload-Length": str(len(data)),
+                "Upload-Metadata": upload_metadata(b"x", media.visits["v1"]),
+            },
+            content=data,
+        )
+    assert bad_checksum.status_code == 460, bad_checksum.text
+    assert over_length.status_code == 413, over_length.text
+    assert liar.status_code == 460, liar.text
+    assert "Location" not in bad_checksum.headers
+    assert _upload_rows(media) == 0
+    assert media.stored_objects() == before
 
 
 @_ONE_STORE
