@@ -79,15 +79,18 @@ function declarations() {
   return lines.join("\n") + "\n";
 }
 
-// Ajv's ESM output still require()s its runtime helpers and formats: import them instead.
+// Ajv's ESM output still require()s two CommonJS helpers: use runtime.js's ESM versions.
+const RUNTIME = {
+  'require("ajv/dist/runtime/ucs2length").default': "ucs2length",
+  'require("ajv-formats/dist/formats").fullFormats': "fullFormats",
+};
+
 function asModule(code) {
-  const imports = new Map();
-  const body = code.replace(/require\("([^"]+)"\)/g, (_, name) => {
-    if (!imports.has(name)) imports.set(name, `_dep${imports.size}`);
-    return imports.get(name);
-  });
-  const lines = [...imports].map(([name, id]) => `import ${id} from "${name}.js";`);
-  return lines.join("\n") + "\n" + body;
+  let body = code;
+  for (const [call, name] of Object.entries(RUNTIME)) body = body.replaceAll(call, name);
+  const left = /require\("[^"]+"\)/.exec(body);
+  if (left) throw new Error(`validate.js would require ${left[0]}: add it to runtime.js`);
+  return 'import { fullFormats, ucs2length } from "./runtime.js";\n' + body;
 }
 
 // Defaults and descriptions beside a $ref would make json-schema-to-typescript emit a twin type

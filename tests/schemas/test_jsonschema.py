@@ -65,6 +65,9 @@ SAMPLES: list[dict[str, Any]] = [
     _mutation({}),
     _mutation({"outcome": "completed", "notes": "门口有狗"}),
     _mutation({"outcome": "asleep"}),
+    _mutation({"notes": "\U0001f600" * 500}),  # max_length counts code points on both sides
+    _mutation({"notes": "\U0001f600" * 501}),
+    _mutation({"started_at": "2026-02-29T10:00:00Z"}),
     _mutation({"incomes": [{"id": str(uuid.uuid4()), "kind": "wages", "monthly_amount": 150000}]}),
     _mutation({"incomes": [{"id": str(uuid.uuid4()), "kind": "wages", "monthly_amount": -1}]}),
     _mutation({"incomes": [{"id": str(uuid.uuid4()), "kind": "wages", "monthly_amount": 10_000_000_001}]}),
