@@ -8,6 +8,9 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     environment: "node",
     setupFiles: ["test/setup.ts"],
+    globalSetup: ["test/live.ts"],
+    // the engine tests share one live server: files run one after another
+    fileParallelism: false,
     pool: "threads",
     testTimeout: 10_000,
   },
