@@ -21,6 +21,8 @@ __all__ = ["FIELD_DIST", "FieldAppController", "field_file"]
 #: Where ``npm run build:field`` (``make assets``) puts the app.
 FIELD_DIST = Path(__file__).resolve().parents[2] / "field" / "dist"
 
+#: Longer than any path in the built app, shorter than the file system's name limit.
+_MAX_PATH = 200
 _IMMUTABLE = "public, max-age=31536000, immutable"
 _REVALIDATE = "no-cache"
 _TYPES = {".webmanifest": "application/manifest+json", ".js": "text/javascript", ".mjs": "text/javascript"}
@@ -33,6 +35,9 @@ def field_file(relative: str, root: Path = FIELD_DIST) -> Path:
     if not (root / "index.html").is_file():
         raise NotFound("the field app is not built: run `make assets` (npm run build)")
     relative = relative.lstrip("/")
+    if "\x00" in relative or len(relative) > _MAX_PATH:
+        # No file of the app has such a name; the file system would raise on it.
+        raise NotFound("/field/…: no such file")
     candidate = (root / relative).resolve()
     if candidate.is_relative_to(root.resolve()) and candidate.is_file():
         return candidate

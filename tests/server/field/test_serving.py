@@ -67,3 +67,11 @@ def test_missing_files_and_paths_outside_the_app_are_404(live: LiveServer) -> No
             response = http.get(path)
             assert response.status_code == 404, path
             assert response.json()["code"] == "not_found"
+
+
+def test_names_no_file_system_accepts_are_404_not_500(live: LiveServer) -> None:
+    with live.client() as http:
+        for path in ("/field/%00", "/field/abc%00.jpg", "/field/" + "x" * 5_000, "/field/" + "1" * 300):
+            response = http.get(path)
+            assert response.status_code == 404, path[:40]
+            assert response.json()["code"] == "not_found"
