@@ -34,7 +34,7 @@ COOKIE = "recheck_console"
 
 class SessionData(msgspec.Struct, frozen=True):
     """What the cookie holds: ``n`` the CSRF nonce, ``r`` the refresh secret (empty when signed
-    out), ``t`` the last request's time in epoch seconds."""
+    out), ``t`` the last request's time in epoch milliseconds."""
 
     n: str
     r: str = ""
@@ -43,7 +43,7 @@ class SessionData(msgspec.Struct, frozen=True):
     @classmethod
     def fresh(cls) -> SessionData:
         """A signed-out session with a new CSRF nonce."""
-        return cls(n=secrets.token_urlsafe(24), t=int(time.time()))
+        return cls(n=secrets.token_urlsafe(24), t=int(time.time() * 1000))
 
 
 def _key(secret_key: str) -> bytes:
@@ -92,9 +92,9 @@ async def load_user(
     if data is None:
         return SessionState(SessionData.fresh(), None, False)
     if not data.r:
-        return SessionState(msgspec.structs.replace(data, t=int(now)), None, False)
-    signed_out = SessionData(n=data.n, t=int(now))
-    if now - data.t > idle_seconds:
+        return SessionState(msgspec.structs.replace(data, t=int(now * 1000)), None, False)
+    signed_out = SessionData(n=data.n, t=int(now * 1000))
+    if now * 1000 - data.t > idle_seconds * 1000:
         return SessionState(signed_out, None, True)
     stored = await session.scalar(select(RefreshToken).where(RefreshToken.token_hash == hash_secret(data.r)))
     if stored is None or stored.revoked_at is not None or stored.expires_at <= utcnow() or stored.device_id:
@@ -102,4 +102,4 @@ async def load_user(
     user = await resolve_user(session, stored.user_id, None)
     if user is None:
         return SessionState(signed_out, None, True)
-    return SessionState(msgspec.structs.replace(data, t=int(now)), user, False)
+    return SessionState(msgspec.structs.replace(data, t=int(now * 1000)), user, False)

@@ -128,18 +128,18 @@ def idle_live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'recheck.db'}"
     world = seed_world(url)
     media = tmp_path_factory.mktemp("media")
-    with start_live_server(url, f"file://{media}", world, console_idle_seconds=2) as server:
+    with start_live_server(url, f"file://{media}", world, console_idle_seconds=3) as server:
         yield server
 
 
 def test_an_idle_session_is_signed_out(idle_live: LiveServer) -> None:
     with sign_in(idle_live, "sup1") as (client, _):
         assert client.get("/console/").status_code == 200
-        time.sleep(1.2)
+        time.sleep(1.5)
         assert client.get("/console/").status_code == 200  # use slides the timeout
-        time.sleep(1.2)
+        time.sleep(1.5)
         assert client.get("/console/").status_code == 200
-        time.sleep(2.5)
+        time.sleep(3.5)
         gone = client.get("/console/")
         assert gone.status_code == 303
         assert gone.headers["location"].endswith("expired=1")
