@@ -500,6 +500,7 @@ export interface MemberStatus {
   welfare_labour_days?: number;
   job_referrals_refused?: number;
   note?: string | null;
+  no_income?: boolean;
 }
 /**
  * A person who joined the household (birth, marriage, moving in); ``member_id`` is device-made.
