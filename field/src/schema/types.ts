@@ -374,6 +374,7 @@ export interface VisitItem {
   route_order?: number | null;
   return_comment?: string | null;
   route_leg_m?: number | null;
+  missing_photos?: string[];
 }
 /**
  * A household with its current members and incomes (ID numbers masked for workers).
