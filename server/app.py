@@ -23,6 +23,7 @@ from server.auth.middleware import TokenAuthMiddleware
 from server.console import console_routes
 from server.db.session import make_engine, make_session_factory
 from server.decisions.controllers import DecisionController
+from server.decoding import StrictBodyPlugin
 from server.deps import dependencies
 from server.errors import exception_handlers
 from server.field.controllers import FieldAppController
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[RequestIdMiddleware, auth],
         guards=[role_guard],
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        plugins=[StrictBodyPlugin()],
         lifespan=[lifespan],
         state=State({"settings": settings, "media_check": media_check(settings)}),
         compression_config=CompressionConfig(backend="gzip", minimum_size=512, exclude_opt_key="skip_compression"),
