@@ -8,10 +8,12 @@ header, so a clerk can find the cell in Excel; ``path`` carries the same in the 
 
 from __future__ import annotations
 
+import uuid
+
 from schemas.base import Struct
 from schemas.errors import FieldError
 
-__all__ = ["RosterError", "RosterImportResult"]
+__all__ = ["RosterAmountCorrection", "RosterError", "RosterImportResult"]
 
 
 class RosterError(FieldError):
@@ -26,14 +28,29 @@ class RosterError(FieldError):
     column: str | None = None
 
 
+class RosterAmountCorrection(Struct):
+    """A row whose 月保障金 differs from a registered household's amount. The import does not
+    apply it: it is recorded as a correction (``correction_id``; none on a dry run) that an
+    approver confirms (``POST /amount-corrections/{id}/confirm``) before the amount changes."""
+
+    row: int
+    household_code: str
+    current_amount: int
+    file_amount: int
+    correction_id: uuid.UUID | None = None
+
+
 class RosterImportResult(Struct):
     """What an import did (or, with ``dry_run``, would do).
 
     Households are matched by the head's resident ID: ``created`` ones were new, ``updated`` ones
     differed from the stored household (fields, members or member incomes), ``unchanged`` ones
-    were identical and were not written at all. ``skipped_households`` had invalid rows and were
-    left out (only with ``skip_invalid``); ``errors`` lists the problems (at most
-    ``errors_listed_max``; ``error_count`` is the full number).
+    were identical and were not written at all. ``amount_corrections`` households had another
+    amount in the file than registered: the amount was left as it is and each is listed in
+    ``corrections`` (at most ``errors_listed_max``) as a correction for an approver to confirm.
+    ``skipped_households`` had invalid rows and were left out (only with ``skip_invalid``);
+    ``errors`` lists the problems (at most ``errors_listed_max``; ``error_count`` is the full
+    number).
     """
 
     rows: int
@@ -48,5 +65,7 @@ class RosterImportResult(Struct):
     skipped_rows: int = 0
     error_count: int = 0
     errors: list[RosterError] = []
+    amount_corrections: int = 0
+    corrections: list[RosterAmountCorrection] = []
     dry_run: bool = False
     seconds: float = 0.0
