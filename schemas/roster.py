@@ -13,7 +13,7 @@ import uuid
 from schemas.base import Struct
 from schemas.errors import FieldError
 
-__all__ = ["RosterAmountCorrection", "RosterError", "RosterImportResult"]
+__all__ = ["RosterAmountCorrection", "RosterError", "RosterImportResult", "RosterNote"]
 
 
 class RosterError(FieldError):
@@ -40,6 +40,20 @@ class RosterAmountCorrection(Struct):
     correction_id: uuid.UUID | None = None
 
 
+class RosterNote(Struct):
+    """Something the import tidied in the file before checking it, so the clerk can see it.
+
+    ``action`` is ``title_row_skipped`` (a title above the header), ``normalised`` (full-width
+    characters in IDs, codes or amounts made ASCII), ``merge_filled`` (a household column merged
+    across a household's rows, filled down) or ``totals_row_skipped`` (a 合计 row, its sums
+    checked against the rows).
+    """
+
+    path: str
+    action: str
+    detail: str
+
+
 class RosterImportResult(Struct):
     """What an import did (or, with ``dry_run``, would do).
 
@@ -50,7 +64,7 @@ class RosterImportResult(Struct):
     ``corrections`` (at most ``errors_listed_max``) as a correction for an approver to confirm.
     ``skipped_households`` had invalid rows and were left out (only with ``skip_invalid``);
     ``errors`` lists the problems (at most ``errors_listed_max``; ``error_count`` is the full
-    number).
+    number); ``notes`` what was tidied in the file before it was checked.
     """
 
     rows: int
@@ -69,3 +83,4 @@ class RosterImportResult(Struct):
     corrections: list[RosterAmountCorrection] = []
     dry_run: bool = False
     seconds: float = 0.0
+    notes: list[RosterNote] = []

@@ -669,6 +669,7 @@ async def _import(
         members_removed=members_removed,
         skipped_households=len(roster.invalid),
         skipped_rows=roster.skipped_rows,
+        notes=roster.notes,
         error_count=len(errors),
         errors=list(errors[:MAX_ERRORS_LISTED]),
         amount_corrections=len(plan.corrections),

@@ -172,11 +172,16 @@ def test_wrong_columns_are_refused() -> None:
     assert "twice" in twice.value.errors[0].reason
 
 
-def test_merged_cells_are_refused() -> None:
-    with pytest.raises(RosterFileError) as merged:
-        read(xlsx_bytes(ZH, rows(), merge="B2:B3"), "roster.xlsx")
-    assert merged.value.errors[0].path == "row 2 / B2:B3"
-    assert "merged" in merged.value.errors[0].reason
+def test_merged_cells_that_cannot_be_filled_are_refused() -> None:
+    # a member's column (姓名) merged down, and a household's cells merged across columns
+    with pytest.raises(RosterFileError) as member:
+        read(xlsx_bytes(ZH, rows(), merge="E2:E3"), "roster.xlsx")
+    assert member.value.errors[0].path == "row 2 / E2:E3"
+    assert "member" in member.value.errors[0].reason
+    with pytest.raises(RosterFileError) as across:
+        read(xlsx_bytes(ZH, rows(), merge="B2:C2"), "roster.xlsx")
+    assert across.value.errors[0].path == "row 2 / B2:C2"
+    assert "merged" in across.value.errors[0].reason
 
 
 def test_formulas_are_refused() -> None:
@@ -197,7 +202,8 @@ def test_empty_rows_are_skipped_but_empty_files_refused() -> None:
     assert roster.errors == []
     assert roster.rows == 4
     assert roster.households[HEAD].rows == [2, 4, 6]
-    for empty in [b"", csv_bytes(ZH, []), csv_bytes(ZH, [["", "", ""]]), b"\n" + csv_bytes(ZH, rows())]:
+    assert read(b"\n" + csv_bytes(ZH, rows())).households[HEAD].rows == [3, 4, 5]  # the header is on row 2
+    for empty in [b"", b"\n\n", csv_bytes(ZH, []), csv_bytes(ZH, [["", "", ""]])]:
         with pytest.raises(RosterFileError) as refused:
             read(empty)
         assert refused.value.status == 422
