@@ -31,7 +31,7 @@ from server.health import health, ready
 from server.media.controllers import MediaDownloadController, TusController, VisitPhotoController
 from server.observability import RequestIdMiddleware, configure_logging
 from server.openapi import document_error_responses
-from server.payments.controllers import PaymentController
+from server.payments.controllers import BankLayoutController, PaymentController
 from server.planning.controllers import (
     AssignmentController,
     ComplaintController,
@@ -69,6 +69,7 @@ ROUTES: list[Any] = [
     ComplaintController,
     DecisionController,
     PaymentController,
+    BankLayoutController,
     ReportController,
     SyncController,
     ReviewController,
