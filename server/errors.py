@@ -37,6 +37,8 @@ class DomainError(Exception):
 
     status = 400
     code = "bad_request"
+    headers: dict[str, str] | None = None
+    """Response headers the refusal carries (e.g. ``Retry-After``)."""
 
     def __init__(self, message: str, errors: list[FieldError] | None = None, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -113,7 +115,8 @@ def _validation_errors(exc: LitestarValidationException) -> list[FieldError]:
 
 
 def _domain(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
-    return _respond(request, ErrorBody(status=exc.status, code=exc.code, message=exc.message, errors=exc.errors))
+    body = ErrorBody(status=exc.status, code=exc.code, message=exc.message, errors=exc.errors)
+    return _respond(request, body, headers=exc.headers)
 
 
 def _validation(request: Request[Any, Any, Any], exc: LitestarValidationException) -> Response[Any]:
