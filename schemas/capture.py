@@ -135,6 +135,9 @@ class MemberStatus(Struct):
     job_referrals_refused: Annotated[int, msgspec.Meta(ge=0, le=100)] = 0
     """Suitable job referrals refused in a row, as the employment office's record shows."""
     note: Note | None = None
+    #: The worker asked and the member has no income: a completed visit says for every member
+    #: whether they have income (an income item or this), never an empty list that reads as zero.
+    no_income: bool = False
 
 
 class MemberAdd(Struct, tag="add", tag_field="change", kw_only=True):

@@ -13,7 +13,8 @@ class ReportRow(Struct, omit_defaults=False):
     """One area's figures for the period (money in integer fen). ``households`` / ``people``
     are on the allowance now; decisions count approvals made in the period by outcome;
     ``paid`` is what the bank returned as paid for the period's months, ``rostered`` what the
-    rosters asked it to pay; rechecks compare visits due in the period with those accepted."""
+    rosters asked it to pay; rechecks compare the visits planned for the period (a plan's visits
+    by the plan's period, others by their due date) with those accepted."""
 
     area_id: int | None
     area_code: str

@@ -20,6 +20,7 @@ from server.audit.controllers import AuditController
 from server.auth.controllers import AuthController, DeviceController, UserController
 from server.auth.guards import SCHEMA_PATH, role_guard
 from server.auth.middleware import TokenAuthMiddleware
+from server.console import console_routes
 from server.db.session import make_engine, make_session_factory
 from server.decisions.controllers import DecisionController
 from server.deps import dependencies
@@ -121,7 +122,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     handlers: dict[type[Exception], Any] = {**exception_handlers, Replay: replay_response}
     auth = DefineMiddleware(TokenAuthMiddleware, exclude=[f"^{SCHEMA_PATH}"])
     app = Litestar(
-        route_handlers=[*ROUTES, assets_router()],
+        route_handlers=[*ROUTES, assets_router(), *console_routes()],
         dependencies=dependencies,
         middleware=[RequestIdMiddleware, auth],
         guards=[role_guard],

@@ -159,6 +159,21 @@ describe("feed pages", () => {
     expect((await db.meta.get("synced_to_head"))?.value).toBe(true);
   });
 
+  it("takes each pulled visit's evidence status over the last push answer's", async () => {
+    const sha = "ab".repeat(32);
+    await applyPage(db, visitPage());
+    await db.evidence.put({ visit_id: ids.visit, missing: [sha, "cd".repeat(32)] }); // from a push answer
+    const [visit] = visitPage().items;
+    const listing = { ...visit, data: { ...(visit.data as object), missing_photos: [sha] } };
+    await applyPage(db, { ...visitPage(), items: [listing] });
+    expect((await db.evidence.get(ids.visit))?.missing).toEqual([sha]);
+    await applyPage(db, visitPage()); // every photo stored: the list is empty, so omitted
+    expect(await db.evidence.get(ids.visit)).toBeUndefined();
+    await applyPage(db, { ...visitPage(), items: [listing] });
+    await applyPage(db, { ...visitPage(), items: [{ kind: "visit", id: ids.visit, removed: true, reason: "cancelled" }] });
+    expect(await db.evidence.get(ids.visit)).toBeUndefined();
+  });
+
   it("keeps the draft of a removed capture while its edits wait in the outbox", async () => {
     const capture = { kind: "capture" as const, id: ids.capture, version: 2, data: { id: ids.capture, visit_id: ids.visit, version: 2, role: "primary", form: { notes: "server" } } };
     await applyPage(db, { ...visitPage(), items: [capture] });

@@ -23,6 +23,7 @@ __all__ = [
     "interval_months",
     "next_due",
     "parse_period",
+    "periods_within",
 ]
 
 K = TypeVar("K", bound=Hashable)
@@ -111,6 +112,25 @@ def parse_period(text: str) -> tuple[dt.date, dt.date]:
     else:
         first, last = 1, 12
     return dt.date(year, first, 1), dt.date(year, last, _month_days(year, last))
+
+
+def periods_within(start: dt.date, end: dt.date) -> list[str]:
+    """Every period label a plan can carry (as :func:`parse_period` reads it, upper-case) whose
+    days all lie within ``start`` … ``end``: the plans a report over that span counts.
+
+    Containment rather than overlap keeps reports additive: the four quarters' figures add up
+    to the year's, and a quarter's plan is never counted in each of its months.
+    """
+    labels: list[str] = []
+    for year in range(start.year, end.year + 1):
+        candidates = [f"{year}", f"{year}H1", f"{year}H2", *(f"{year}Q{q}" for q in range(1, 5))]
+        for month in range(1, 13):
+            candidates += [f"{year}-{month:02d}", f"{year}-{month}"] if month < 10 else [f"{year}-{month}"]
+        for label in candidates:
+            first, last = parse_period(label)
+            if start <= first and last <= end:
+                labels.append(label)
+    return labels
 
 
 def _latest_since(end: dt.date, months: int) -> dt.date:

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Executable, case, func, select
+from sqlalchemy import Executable, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.decisions import ProposalState
@@ -22,7 +22,7 @@ from server.decisions.models import Proposal
 from server.errors import InvalidInput, NotFound
 from server.payments.models import RosterRow
 from server.planning.models import Complaint, Visit
-from server.planning.schedule import PeriodError, parse_period
+from server.planning.schedule import PeriodError, parse_period, periods_within
 from server.registry.models import Area, Household, Member
 
 __all__ = ["FIELDS", "build_report"]
@@ -119,10 +119,15 @@ async def build_report(session: AsyncSession, user: CurrentUser, period: str, ar
     ):
         row(key).complaints_resolved = resolved
     done = func.sum(case((Visit.state == "accepted", 1), else_=0))
+    # A plan's visit belongs to the plan's period, whatever its due date (an overdue household's
+    # visit in the 2027Q1 plan is due in 2026); a visit outside any plan counts by its due date.
+    in_plan = or_(
+        Visit.period.in_(periods_within(start, end)), and_(Visit.period.is_(None), Visit.due_on.between(start, end))
+    )
     for key, planned, accepted in await _grouped(
         session,
         select(Visit.area_id, func.count(), done)
-        .where(Visit.area_id.in_(ids), Visit.due_on.between(start, end), Visit.state != "cancelled")
+        .where(Visit.area_id.in_(ids), in_plan, Visit.state != "cancelled")
         .group_by(Visit.area_id),
     ):
         r = row(key)

@@ -11,6 +11,8 @@ and simply run again:
 - **push** sends outbox items in order, in batches; an item leaves the outbox only with its
   receipt; a rejected item is parked (with the server's reasons) and never blocks the others.
   A batch whose answer was lost is simply sent again: the server answers ``duplicate``.
+- each visit pulled carries its evidence status (photos the server still lacks), which replaces
+  the one from the last push answer: an upload completed since is no longer listed as missing.
 - drafts show the server's merged capture with the unsent edits on top, so a supervisor's
   correction arrives without wiping what the worker typed since.
 """
@@ -277,6 +279,8 @@ class DeviceClient:
                         self.store.put_items(upserts)
                         upserts = []
                     self.store.remove_item(kind, item_id)
+                    if kind == ItemKind.visit.value:
+                        self.store.set_evidence(item_id, [])
                     summary.removals += 1
                     if item.reason == "repair":
                         summary.repairs += 1
@@ -287,6 +291,9 @@ class DeviceClient:
                 if self.transport.msgpack:
                     data = msgspec.json.encode(msgspec.msgpack.decode(data))
                 upserts.append((kind, item_id, item.version, data))
+                if kind == ItemKind.visit.value:
+                    # the feed's evidence status is newer than the last push answer's
+                    self.store.set_evidence(item_id, msgspec.json.decode(data, type=VisitItem).missing_photos)
                 summary.upserts += 1
                 if kind == ItemKind.capture.value:
                     touched_captures.add(item_id)

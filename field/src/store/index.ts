@@ -11,6 +11,7 @@ import type {
   MutationResult,
   PullResponse,
   ReferenceData,
+  VisitItem,
 } from "../schema/types";
 import { type FieldError, validateMutation } from "../schema";
 import { digest, type HeldEntry } from "./digest";
@@ -110,13 +111,14 @@ export interface PageSummary {
  */
 export async function applyPage(db: FieldDB, page: PullResponse, at: string = nowIso()): Promise<PageSummary> {
   const summary: PageSummary = { upserts: 0, removals: 0, repairs: 0 };
-  const tables = [db.visits, db.households, db.captures, db.drafts, db.outbox, db.meta];
+  const tables = [db.visits, db.households, db.captures, db.drafts, db.outbox, db.evidence, db.meta];
   await db.transaction("rw", tables, async () => {
     const captures = new Map<string, boolean>(); // id -> removed
     for (const item of page.items) {
       const table = tableFor(db, item.kind);
       if (item.removed) {
         await table.delete(item.id);
+        if (item.kind === "visit") await db.evidence.delete(item.id);
         summary.removals += 1;
         if (item.reason === "repair") summary.repairs += 1;
         if (item.kind === "capture") captures.set(item.id, true);
@@ -124,6 +126,12 @@ export async function applyPage(db: FieldDB, page: PullResponse, at: string = no
       }
       // the server sends the record as a pre-encoded document; JSON answers embed it as is
       await table.put({ id: item.id, version: item.version ?? 0, data: (item.data ?? {}) as never });
+      if (item.kind === "visit") {
+        // the visit's evidence status in the feed is newer than the last push answer's
+        const missing = (item.data as VisitItem | undefined)?.missing_photos ?? [];
+        if (missing.length) await db.evidence.put({ visit_id: item.id, missing });
+        else await db.evidence.delete(item.id);
+      }
       summary.upserts += 1;
       if (item.kind === "capture" && !captures.get(item.id)) captures.set(item.id, false);
     }

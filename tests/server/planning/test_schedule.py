@@ -18,6 +18,7 @@ from server.planning.schedule import (
     interval_months,
     next_due,
     parse_period,
+    periods_within,
 )
 
 D = dt.date.fromisoformat
@@ -172,3 +173,13 @@ def test_due_in_period_is_fast() -> None:
     elapsed = time.perf_counter() - began
     assert due > 0
     assert elapsed < 2.0, f"{elapsed:.2f}s for 200k rows"
+
+
+def test_periods_within_lists_the_plans_a_report_span_contains() -> None:
+    q1 = periods_within(*parse_period("2027Q1"))
+    assert q1 == ["2027Q1", "2027-01", "2027-1", "2027-02", "2027-2", "2027-03", "2027-3"]
+    year = periods_within(*parse_period("2027"))
+    assert {"2027", "2027H1", "2027H2", "2027Q4", "2027-12"} <= set(year)
+    assert len(year) == 1 + 2 + 4 + 12 + 9
+    assert periods_within(*parse_period("2027-02")) == ["2027-02", "2027-2"]
+    assert "2026Q4" not in periods_within(dt.date(2026, 11, 1), dt.date(2027, 12, 31))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 
 from openpyxl import load_workbook
@@ -17,6 +18,7 @@ from tests.server.decisions.helpers import (
     proposal_of,
     to_notice,
 )
+from tests.server.planning.helpers import add_household, plan, set_visit_state, visits
 from tests.support import LiveServer
 
 
@@ -66,3 +68,24 @@ def test_report_counts_households_decisions_money_and_rechecks(live: LiveServer)
     assert {r["area_code"] for r in mine["rows"]} == {"T2-a"}
     with live.as_user("worker1") as c:
         assert c.get("/reports/summary", params={"period": this_month}).status_code == 403
+
+
+def test_plan_versus_done_counts_a_plans_visits_in_the_plans_period(live: LiveServer) -> None:
+    # overdue: due 2026-09-30, yet a visit of the 2027Q1 plan
+    overdue = add_household(live, "T1-b", category="extreme_hardship", last_recheck_on=dt.date(2026, 3, 31))
+    add_household(live, "T1-b", category="general", approved_on=dt.date(2026, 11, 30))  # due 2027-02-28
+    assert plan(live, "sup1", "2027Q1").json()["created"] == 2
+    planned = {v["household_id"]: v for v in visits(live, "sup1")}
+    assert planned[overdue["id"]]["due_on"] == "2026-09-30"
+    set_visit_state(live, planned[overdue["id"]]["id"], "accepted")
+
+    def rechecks(period: str) -> tuple[int, int]:
+        with live.as_user("approver") as c:
+            totals = ok(c.get("/reports/summary", params={"period": period}))["totals"]
+        return totals["rechecks_planned"], totals["rechecks_done"]
+
+    assert rechecks("2027Q1") == (2, 1)
+    assert rechecks("2027H1") == (2, 1)
+    assert rechecks("2027") == (2, 1)
+    assert rechecks("2026Q3") == (0, 0)  # the overdue visit's due date is not its plan
+    assert rechecks("2027-02") == (0, 0)  # a quarter's plan is not counted in each of its months
