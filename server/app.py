@@ -23,6 +23,7 @@ from server.auth.middleware import TokenAuthMiddleware
 from server.console import console_routes
 from server.db.session import make_engine, make_session_factory
 from server.decisions.controllers import DecisionController
+from server.decoding import StrictBodyPlugin
 from server.deps import dependencies
 from server.errors import exception_handlers
 from server.field.controllers import FieldAppController
@@ -31,7 +32,7 @@ from server.idempotency.guard import AnswerRecordingResponse, Replay, replay_res
 from server.media.controllers import MediaDownloadController, TusController, VisitPhotoController
 from server.observability import RequestIdMiddleware, configure_logging
 from server.openapi import document_error_responses
-from server.payments.controllers import PaymentController
+from server.payments.controllers import BankLayoutController, PaymentController
 from server.planning.controllers import (
     AssignmentController,
     ComplaintController,
@@ -68,6 +69,7 @@ ROUTES: list[Any] = [
     ComplaintController,
     DecisionController,
     PaymentController,
+    BankLayoutController,
     ReportController,
     SyncController,
     ReviewController,
@@ -128,6 +130,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         guards=[role_guard],
         exception_handlers=handlers,  # type: ignore[arg-type]
         response_class=AnswerRecordingResponse,
+        plugins=[StrictBodyPlugin()],
         lifespan=[lifespan],
         state=State({"settings": settings, "media_check": media_check(settings), "idempotency_claims": set()}),
         compression_config=CompressionConfig(backend="gzip", minimum_size=512, exclude_opt_key="skip_compression"),

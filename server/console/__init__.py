@@ -11,6 +11,20 @@ __all__ = ["STATIC", "console_routes"]
 STATIC = Path(__file__).resolve().parent / "static"
 
 
+#: Longer than any file of the console, shorter than the file system's name limit.
+_MAX_PATH = 200
+
+
+def _plain_file_name(connection: Any, _handler: Any) -> None:
+    """A guard for the static files: a path the file system would refuse (a NUL byte, a name
+    over its length limit) is a 404, not the file system's error as a 500."""
+    from server.errors import NotFound
+
+    path = connection.scope["path"]
+    if "\x00" in path or len(path) > _MAX_PATH:
+        raise NotFound("/console/static/…: no such file")
+
+
 def console_routes() -> list[Any]:
     """The console's controllers and its static files, for the app factory."""
     from litestar import Router
@@ -24,6 +38,7 @@ def console_routes() -> list[Any]:
         path="/console/static",
         directories=[STATIC],
         opt=CONSOLE_OPT,
+        guards=[_plain_file_name],
         include_in_schema=False,
         name="console_static",
     )

@@ -93,7 +93,9 @@ function CaptureForm({ app, data, photos }: { app: FieldApp; data: Loaded; photo
   const [notice, setNotice] = useState<string | null>(null);
   const captureId = useRef<string | undefined>(data.draft?.id);
   const saving = useRef<Promise<unknown>>(Promise.resolve());
-  const locked = Boolean(data.draft?.submitted) && data.pending === 0 && visit.data.state !== "returned";
+  // handed in and on the server: read only (until the supervisor returns it); a refused or unsent
+  // capture can still be edited
+  const locked = Boolean(data.draft?.submitted) && data.pending === 0 && !data.rejected.length && visit.data.state !== "returned";
   const byHash = new Map(photos.map((p) => [p.sha256, p]));
   const persons = people(household, form);
   const marked = new Set(errors.map((e) => section(e.path)));

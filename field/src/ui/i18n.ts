@@ -274,6 +274,11 @@ const REASONS: Array<[RegExp, string]> = [
   [/^(.*): enter an income or tick "no income"$/, "$1：请填写收入或勾选“无收入”"],
   [/^the head's signature or the reason it is missing$/, "需要户主签名，或选择无法签名的原因"],
   [/^give either the signature or the reason it is missing$/, "签名和无法签名的原因只能选一项"],
+  [/^not a member of this household.*$/, "不是本户成员"],
+  [/^already a member of this household$/, "已是本户成员"],
+  [/^listed twice$/, "重复填写"],
+  [/^before started_at$/, "早于走访开始时间"],
+  [/^a visit cannot last more than 16 hours$/, "一次走访不能超过 16 小时"],
   [/^required$/, "必填"],
   [/^must be one of (.*)$/, "取值不在允许范围内：$1"],
 ];

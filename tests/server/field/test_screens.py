@@ -245,3 +245,88 @@ def test_a_revoked_tablet_is_told_in_words_and_keeps_its_captures(live: LiveServ
     _shot(page, "06-revoked")
     page.get_by_test_id("signout").click()
     expect(page.get_by_test_id("signout-refused")).to_contain_text("1")
+
+
+LOW_STORAGE = """{
+  // a tablet nearly full: 950 MB of 1000 MB used
+  StorageManager.prototype.estimate = async () => ({ usage: 950 * 1048576, quota: 1000 * 1048576 });
+}"""
+
+REFUSED_BY_SERVER = """async ([visitId, memberId]) => {
+  const { db, engine, store } = window.recheckField;
+  // a member the household does not have: the schema allows the form, the server refuses it
+  await store.recordCapture(db, visitId, { notes: "x", members: [{ member_id: memberId }] });
+  return (await engine.sync()).unsent;
+}"""
+
+CORRECTED = """async ([visitId]) => {
+  const { db, engine, store } = window.recheckField;
+  await store.recordCapture(db, visitId, { notes: "x", members: [] });
+  return (await engine.sync()).unsent;
+}"""
+
+
+def test_refusals_are_named_on_their_visit_and_never_block_the_others(
+    live: LiveServer, page: Page, tmp_path: Path
+) -> None:
+    world = live.world
+    (first, _), (second, _) = off_loop(
+        lambda: make_visits(live.settings.database_url, world.area_ids["T1-a"], world.user_ids["worker1"], n=2)
+    )
+    page.add_init_script(LOW_STORAGE)
+    page.set_viewport_size(LANDSCAPE)
+    _sign_in(page, live.base_url)
+    expect(page.get_by_test_id("visit")).to_have_count(2, timeout=30_000)
+    _wait_synced(page)
+    expect(page.get_by_test_id("storage-low")).to_contain_text("存储空间不足")
+
+    page.locator(f'[data-visit-id="{first}"]').click()
+    not_an_image = tmp_path / "photo.jpg"
+    not_an_image.write_bytes(b"this is a text file, not a photo" * 10)
+    page.get_by_test_id("photo-house_outside").set_input_files(str(not_an_image))
+    expect(page.get_by_test_id("form-errors")).to_contain_text("照片不能用")
+    expect(page.get_by_test_id("thumb")).to_have_count(0)
+    page.get_by_test_id("submit").click()  # no outcome yet: refused, named, nothing queued
+    expect(page.get_by_test_id("form-errors")).to_contain_text("$.outcome")
+    expect(page.get_by_test_id("form-errors")).to_contain_text("走访结果")
+    assert page.evaluate("() => window.recheckField.db.outbox.count()") == 0
+    page.get_by_test_id("outcome-completed").click()
+    page.get_by_test_id("submit").click()
+    errors = page.get_by_test_id("form-errors")
+    expect(errors).to_contain_text("请填写收入或勾选“无收入”")
+    expect(errors).to_contain_text("需要户主签名")
+    page.get_by_test_id("visit-screen").locator("h1").scroll_into_view_if_needed()
+    page.get_by_test_id("form-errors").scroll_into_view_if_needed()
+    _shot(page, "07-refused-on-the-tablet")
+    page.get_by_test_id("outcome-nobody_home").click()
+    page.get_by_test_id("submit").click()
+    expect(page.get_by_test_id("visits")).to_be_visible()
+
+    unsent = page.evaluate(REFUSED_BY_SERVER, [second, "6f9619ff-8b86-4011-b42d-00cf4fc96400"])
+    assert unsent["rejected"] == 1
+    assert unsent["pending"] == 0  # the first visit's capture went through beside the refusal
+    expect(page.locator(f'[data-visit-id="{first}"]').get_by_test_id("visit-state")).to_have_text("已提交")
+    card = page.locator(f'[data-visit-id="{second}"]')
+    expect(card).to_contain_text("服务器拒绝")
+    card.click()
+    refusal = page.get_by_test_id("visit-rejected")
+    expect(refusal).to_contain_text("members[0].member_id")
+    expect(refusal).to_contain_text("不是本户成员")
+    _shot(page, "08-refused-by-the-server")
+    page.get_by_test_id("signout").click()
+    expect(page.get_by_test_id("signout-refused")).to_contain_text("1")
+
+    assert page.evaluate(CORRECTED, [second])["total"] == 0
+    expect(page.get_by_test_id("visit-rejected")).to_have_count(0)
+
+    page.get_by_test_id("lang").click()
+    expect(page.get_by_test_id("signout")).to_have_text("Sign out")
+    expect(page.get_by_test_id("unsent")).to_have_text("All sent")
+    page.get_by_test_id("back").click()
+    expect(page.get_by_role("heading", name="Today's visits")).to_be_visible()
+    page.get_by_test_id("lang").click()
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_test_id("signout").click()  # everything sent: the tablet lets the worker go
+    expect(page.get_by_test_id("signin")).to_be_visible()
+    assert page.evaluate("() => window.recheckField.db.visits.count()") == 0
