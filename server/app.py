@@ -40,7 +40,7 @@ from server.planning.controllers import (
     RouteController,
     VisitController,
 )
-from server.registry.controllers import AreaController, HouseholdController
+from server.registry.controllers import AmountCorrectionController, AreaController, HouseholdController
 from server.registry.imports import RosterImportController
 from server.reports.controllers import ReportController
 from server.settings import Settings, get_settings
@@ -57,6 +57,7 @@ ROUTES: list[Any] = [
     UserController,
     AreaController,
     HouseholdController,
+    AmountCorrectionController,
     RosterImportController,
     AuditController,
     TusController,

@@ -32,6 +32,7 @@ def console_routes() -> list[Any]:
 
     from server.console.auth import ConsoleAuthController, root
     from server.console.dashboard import DashboardController
+    from server.console.visits import PlanController, VisitListController
     from server.console.web import CONSOLE_OPT, console_dependencies, console_exception_handlers
 
     static = create_static_files_router(
@@ -44,7 +45,7 @@ def console_routes() -> list[Any]:
     )
     pages = Router(
         path="/",
-        route_handlers=[root, ConsoleAuthController, DashboardController],
+        route_handlers=[root, ConsoleAuthController, DashboardController, PlanController, VisitListController],
         dependencies=console_dependencies,
         exception_handlers=console_exception_handlers,
         include_in_schema=False,

@@ -3,8 +3,10 @@
 
 The amount of a household for month M is the amount of its latest approved decision effective
 on or before the first day of M (0 for a cancellation, or once a phase-out has ended); without
-one, its registered ``benefit_amount`` while it is active. Totals are sums of integer fen, so
-the month's total, the per-area totals and the rows always reconcile exactly.
+one — or when an approver confirmed a correction of the amount after that decision was approved
+(:mod:`server.registry.corrections`) — its registered ``benefit_amount`` while it is active.
+Totals are sums of integer fen, so the month's total, the per-area totals and the rows always
+reconcile exactly.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from server.errors import Conflict, InvalidInput, NotFound
 from server.payments.layouts import BankLayout
 from server.payments.models import PaymentMonth, RosterRow
 from server.registry.masking import mask_bank_account, sees_full_bank_account
-from server.registry.models import Area, Household
+from server.registry.models import AmountCorrection, Area, Household
 
 __all__ = [
     "build",
@@ -79,8 +81,13 @@ async def _month(session: AsyncSession, month: str) -> PaymentMonth | None:
 
 
 async def _amounts(session: AsyncSession, first: dt.date) -> dict[Any, tuple[int, Any]]:
-    """household id → (amount for the month, deciding proposal id or None)."""
+    """household id → (amount for the month, deciding proposal id or None).
+
+    A household whose amount an approver corrected after its deciding proposal was approved is
+    left out: the corrected registered amount is what it is paid.
+    """
     decided: dict[Any, tuple[int, Any]] = {}
+    approved: dict[Any, dt.datetime | None] = {}
     rows = await session.execute(
         select(
             Proposal.household_id,
@@ -90,6 +97,7 @@ async def _amounts(session: AsyncSession, first: dt.date) -> dict[Any, tuple[int
             Proposal.new_amount,
             Proposal.decided_amount,
             Proposal.phase_out_until,
+            Proposal.approved_at,
         )
         .where(
             Proposal.state.in_([ProposalState.approved.value, ProposalState.effective.value]),
@@ -97,11 +105,21 @@ async def _amounts(session: AsyncSession, first: dt.date) -> dict[Any, tuple[int
         )
         .order_by(Proposal.effective_from, Proposal.approved_at)
     )
-    for household_id, pid, outcome, decided_outcome, new_amount, decided_amount, until in rows:
+    for household_id, pid, outcome, decided_outcome, new_amount, decided_amount, until, approved_at in rows:
         decided[household_id] = (
             proposal_month_amount(first, outcome, decided_outcome, new_amount, decided_amount, until),
             pid,
         )
+        approved[household_id] = approved_at
+    corrected = await session.execute(
+        select(AmountCorrection.household_id, func.max(AmountCorrection.decided_at))
+        .where(AmountCorrection.state == "confirmed")
+        .group_by(AmountCorrection.household_id)
+    )
+    for household_id, confirmed_at in corrected:
+        approved_at = approved.get(household_id)
+        if household_id in decided and confirmed_at is not None and (approved_at is None or confirmed_at > approved_at):
+            del decided[household_id]
     return decided
 
 
