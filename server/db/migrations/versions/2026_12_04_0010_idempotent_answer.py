@@ -1,7 +1,7 @@
 """idempotency: stored answers to creates sent with an Idempotency-Key
 
-Revision ID: 0009_idempotent_answer
-Revises: 0008_household_updated_at_id
+Revision ID: 0010_idempotent_answer
+Revises: 0009_amount_corrections
 Create Date: 2026-12-04 01:20:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import server.db.base
 
-revision: str = "0009_idempotent_answer"
-down_revision: str | Sequence[str] | None = "0008_household_updated_at_id"
+revision: str = "0010_idempotent_answer"
+down_revision: str | Sequence[str] | None = "0009_amount_corrections"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
