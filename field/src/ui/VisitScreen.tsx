@@ -92,6 +92,8 @@ function CaptureForm({ app, data, photos }: { app: FieldApp; data: Loaded; photo
   const [tried, setTried] = useState<boolean | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const captureId = useRef<string | undefined>(data.draft?.id);
+  // the present member whose signature pad is open
+  const [signing, setSigning] = useState<string | null>(null);
   const saving = useRef<Promise<unknown>>(Promise.resolve());
   // handed in and on the server: read only (until the supervisor returns it); a refused or unsent
   // capture can still be edited
@@ -582,7 +584,8 @@ function CaptureForm({ app, data, photos }: { app: FieldApp; data: Loaded; photo
       </fieldset>
 
       <fieldset class={`card ${marked.has("head_signature") || marked.has("signature_missing") ? "has-error" : ""}`} disabled={locked}>
-        <legend>{t("sec_signature")}</legend>
+        <legend>{t("sec_signatures")}</legend>
+        <strong>{t("sec_signature")}</strong>
         {form.head_signature ? (
           <div class="row">
             <Thumb record={byHash.get(form.head_signature)} whole />
@@ -612,6 +615,46 @@ function CaptureForm({ app, data, photos }: { app: FieldApp; data: Loaded; photo
             onChange={(v) => update({ ...form, signature_missing: v as never })}
           />
         </label>
+        {persons
+          .filter((p) => p.relation !== "head" && !p.removed && member(p.id)?.present)
+          .map((p) => {
+            const signed = form.photos.find((x) => x.kind === "signature" && x.member_id === p.id);
+            return (
+              <div class="member-signature" key={p.id} data-testid="member-signature">
+                <div class="row">
+                  <strong>{t("member_signature", { name: p.name })}</strong>
+                  {signed ? (
+                    <>
+                      <Thumb record={byHash.get(signed.sha256)} whole />
+                      {!locked && (
+                        <button type="button" onClick={() => update({ ...form, photos: form.photos.filter((x) => x !== signed) })}>
+                          {t("signature_clear")}
+                        </button>
+                      )}
+                    </>
+                  ) : (
+                    !locked &&
+                    signing !== p.id && (
+                      <button type="button" onClick={() => setSigning(p.id)}>
+                        {t("member_sign")}
+                      </button>
+                    )
+                  )}
+                </div>
+                {signing === p.id && !signed && (
+                  <SignatureBox
+                    app={app}
+                    visitId={visitId}
+                    onRefused={refuse}
+                    onSigned={(photo) => {
+                      setSigning(null);
+                      update({ ...form, photos: [...form.photos, { sha256: photo.sha256, kind: "signature", member_id: p.id }] });
+                    }}
+                  />
+                )}
+              </div>
+            );
+          })}
       </fieldset>
 
       {errors.length > 0 && (
