@@ -218,12 +218,13 @@ function CaptureForm({ app, data, photos }: { app: FieldApp; data: Loaded; photo
       {amountError(id) && <em class="field-error">{reasonText(amountError(id)!)}</em>}
     </span>
   );
-  const evidenceButton = (line: { id: string; evidence?: string[] }, onAdd: (sha: string) => void) => (
+  // income evidence is an income proof, a deduction's a document (the kinds the server registers them as)
+  const evidenceButton = (line: { id: string; evidence?: string[] }, kind: "income_proof" | "document", onAdd: (sha: string) => void) => (
     <span class="evidence">
       <PhotoInput
         app={app}
         visitId={visitId}
-        kind="income_proof"
+        kind={kind}
         text={`${t("evidence")}${line.evidence?.length ? ` (${line.evidence.length})` : ""}`}
         disabled={locked}
         onRefused={refuse}
@@ -425,7 +426,7 @@ function CaptureForm({ app, data, photos }: { app: FieldApp; data: Loaded; photo
                   <div class="line" key={line.id} data-testid="income">
                     <Choice list="income_kind" value={line.kind} onChange={(v) => v && setIncome(line.id, { kind: v as never })} />
                     {amountInput(line.id)}
-                    {evidenceButton(line, (sha) => setIncome(line.id, { evidence: [...(line.evidence ?? []), sha] as never }))}
+                    {evidenceButton(line, "income_proof", (sha) => setIncome(line.id, { evidence: [...(line.evidence ?? []), sha] as never }))}
                     <button type="button" class="x" onClick={() => update({ ...form, incomes: form.incomes.filter((i) => i.id !== line.id) })}>
                       {t("remove")}
                     </button>
@@ -456,7 +457,7 @@ function CaptureForm({ app, data, photos }: { app: FieldApp; data: Loaded; photo
                 ))}
             </select>
             {amountInput(line.id)}
-            {evidenceButton(line, (sha) => setDeduction(line.id, { evidence: [...(line.evidence ?? []), sha] as never }))}
+            {evidenceButton(line, "document", (sha) => setDeduction(line.id, { evidence: [...(line.evidence ?? []), sha] as never }))}
             <button type="button" class="x" onClick={() => update({ ...form, deductions: form.deductions.filter((d) => d.id !== line.id) })}>
               {t("remove")}
             </button>
