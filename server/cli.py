@@ -20,9 +20,11 @@ from server.media.commands import media_args, run_media
 from server.operations.commands import (
     backup_args,
     check_args,
+    migrate_data_args,
     restore_args,
     run_backup,
     run_check,
+    run_migrate_data,
     run_restore,
 )
 from server.payments.commands import payments_args, run_payments
@@ -151,6 +153,11 @@ COMMANDS: dict[str, Command] = {
     "backup": ("back up the embedded database and photos while it runs: recheck backup DEST", backup_args, run_backup),
     "restore": ("restore a backup into an empty install: recheck restore SRC", restore_args, run_restore),
     "check": ("check that database and photo store agree (reads only)", check_args, run_check),
+    "migrate-data": (
+        "copy the database into an empty PostgreSQL: migrate-data --to URL",
+        migrate_data_args,
+        run_migrate_data,
+    ),
     "simulate": ("a fleet of simulated tablets under faults (docs/simulation.md)", _simulate_args, _simulate),
 }
 
