@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 
 import httpx
-
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
