@@ -123,6 +123,27 @@ describe("captures and the outbox", () => {
     expect((await db.meta.get("clock_offset_ms"))?.value).toBe(1500);
   });
 
+  it("recording again after a refusal replaces the refused items and resends their fields", async () => {
+    await applyPage(db, visitPage());
+    const id = (await recordCapture(db, ids.visit, completed("refused"), { submit: true }))!;
+    const batch = await pendingBatch(db, 10);
+    await acknowledge(db, batch, [{ index: 0, status: "rejected", errors: [{ path: "$.fields.notes", reason: "no" }] }], [], 0);
+    expect(await unsent(db)).toMatchObject({ pending: 0, rejected: 1 });
+
+    // the worker corrects only the notes: outcome and the signature reason must still go
+    await recordCapture(db, ids.visit, completed("fixed"), { submit: true });
+    const [resent] = await pendingBatch(db, 10);
+    expect(Object.keys((resent.body as { fields: object }).fields).sort()).toEqual(["notes", "outcome", "signature_missing"]);
+    expect(await unsent(db)).toMatchObject({ pending: 1, rejected: 0 });
+    expect((await getDraft(db, id))?.submitted).toBe(true);
+
+    // a refusal whose form the worker takes back to what the server has is simply dropped
+    await acknowledge(db, [resent], [{ index: 0, status: "rejected", errors: [] }], [], 0);
+    expect(await recordCapture(db, ids.visit, {})).toBeNull();
+    expect(await unsent(db)).toMatchObject({ pending: 0, rejected: 0, total: 0 });
+    expect((await getDraft(db, id))?.submitted).toBe(false);
+  });
+
   it("refuses sign-out with the count while anything is unsent", async () => {
     await recordCapture(db, ids.visit, completed("a"));
     await addPhoto(db, { blob: jpeg(1000), kind: "house_outside", visitId: ids.visit });

@@ -23,7 +23,7 @@ import datetime as dt
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ from schemas.sync import (
 )
 from sync.client.store import Store
 from sync.client.transport import Backoff, Refused, Transport
+from sync.client.upload import CHUNK_SIZE, PhotoUploader, UploadSummary
 from sync.codec import PushEnvelope
 
 __all__ = ["DeviceClient", "LoginRequired", "PullSummary", "PushSummary", "VisitView"]
@@ -169,22 +170,47 @@ class DeviceClient:
         self._save_tokens(tokens)
         return True
 
-    def _json_post(self, path: str, body: dict[str, Any], response_type: type[Any], token: str | None = None) -> Any:
+    def _json_post(
+        self,
+        path: str,
+        body: dict[str, Any],
+        response_type: type[Any],
+        token: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
         response = self.transport.http.post(path, json=body, headers=headers)
         if response.status_code >= 400:
             raise Refused(response.status_code, response.json() if response.content else None)
         return msgspec.json.decode(response.content, type=response_type)
 
+    def _registration_key(self) -> str:
+        """The registration's ``Idempotency-Key``, kept until it succeeds: when its answer is lost,
+        the next login sends it again and gets the same device back instead of a second one."""
+        key = self.store.get("registration_key")
+        if not key:
+            key = str(uuid.uuid4())
+            self.store.set("registration_key", key)
+        return key
+
     def login(self, username: str, password: str, device_name: str = "tablet") -> None:
         """Log in; the first time, register this tablet and keep its credential in the store."""
         if self.device_id is None:
             plain = self._json_post("/auth/login", {"username": username, "password": password}, TokenPair)
-            registered = self._json_post("/devices/", {"name": device_name}, DeviceRegistered, plain.access_token)
+            registered = self._json_post(
+                "/devices/",
+                {"name": device_name},
+                DeviceRegistered,
+                plain.access_token,
+                idempotency_key=self._registration_key(),
+            )
             with self.store.transaction():
                 self.store.set("device_id", str(registered.device_id))
                 self.store.set("device_secret", registered.device_secret)
                 self.store.set("username", username)
+                self.store.set("registration_key", None)
         tokens = self._json_post(
             "/auth/login",
             {
@@ -442,6 +468,13 @@ class DeviceClient:
                 self.store.set("last_push_at", at)
         return summary
 
+    # ---------------------------------------------------------------- photos
+
+    def upload_photos(self, paths: Iterable[Path] = (), *, chunk_size: int = CHUNK_SIZE) -> UploadSummary:
+        """Upload the photos the captures refer to from ``paths``, and continue open uploads (tus)."""
+        self._require_login()
+        return PhotoUploader(self, chunk_size=chunk_size).upload(paths)
+
     def sync(self) -> tuple[PushSummary, PullSummary]:
         """Push what was captured, then pull what changed."""
         return self.push(), self.pull()
@@ -463,4 +496,5 @@ class DeviceClient:
             "last_push_at": self.store.get("last_push_at"),
             "clock_offset_ms": int(self.store.get("clock_offset_ms", "0") or 0),
             "photos_missing": sum(len(v) for v in self.store.evidence().values()),
+            "uploads_open": len(self.store.uploads("open")),
         }

@@ -309,6 +309,8 @@ export async function saveDraft(db: FieldDB, visitId: string, form: Capture, cap
  * Record the capture form of a visit into the outbox: only the fields that changed since what was
  * last recorded, validated against the server's schema first (an invalid form is refused here, with
  * the field paths, and nothing is queued). The draft and its outbox item are one transaction.
+ * Recording again after the server refused an edit of this capture replaces the refused items: the
+ * new mutation carries every field that differs from the server's capture, the refused ones too.
  * Returns the capture id, or ``null`` if nothing changed and nothing was submitted.
  */
 export async function recordCapture(
@@ -322,10 +324,27 @@ export async function recordCapture(
     const id = options.captureId ?? (await captureFor(db, visitId)) ?? uuid4();
     const existing = await db.drafts.get(id);
     const server = await db.captures.get(id);
-    const recorded = existing?.recorded ?? fullForm(server?.data.form);
+    const refused = (await db.outbox.where("entity_id").equals(id).toArray()).filter((r) => r.state === "rejected");
+    let recorded = existing?.recorded ?? fullForm(server?.data.form);
+    let submitted = existing?.submitted ?? false;
+    if (refused.length) {
+      // what the server refused is not on the server: this record replaces it, so it is measured
+      // against the server's capture and the edits still on their way, never against the refusal
+      recorded = fullForm(server?.data.form);
+      submitted = Boolean(server?.data.submitted_at);
+      for (const item of await pendingFor(db, id)) {
+        const body = item.body as CaptureMutation;
+        recorded = fullForm({ ...recorded, ...(body.fields ?? {}) } as Capture);
+        submitted ||= Boolean(body.submit);
+      }
+    }
     const next = fullForm(form);
     const fields = changedFields(recorded, next);
-    if (!Object.keys(fields).length && !submit) return null;
+    for (const item of refused) await db.outbox.delete(item.n!);
+    if (!Object.keys(fields).length && !submit) {
+      if (refused.length) await db.drafts.update(id, { recorded: next, submitted });
+      return null;
+    }
     const at = nowIso();
     const mutation: CaptureMutation = {
       entity: "capture",
@@ -346,7 +365,7 @@ export async function recordCapture(
       form: next,
       recorded: next,
       updated_at: at,
-      submitted: (existing?.submitted ?? false) || submit,
+      submitted: submitted || submit,
     });
     await db.outbox.add({
       mutation_id: mutation.mutation_id,

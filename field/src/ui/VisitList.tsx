@@ -13,7 +13,7 @@ function VisitCard({ view, stop, photosUnsent }: { view: VisitView; stop: number
   const returned = state === "returned";
   // the server's state says it once the visit is in; before that the tablet's draft does
   const reviewed = state === "submitted" || state === "accepted";
-  const submitted = Boolean(draft?.submitted) && !returned && !reviewed;
+  const submitted = Boolean(draft?.submitted) && !returned && !reviewed && !view.rejected.length;
   const members = household?.data.members?.length ?? 0;
   return (
     <li>

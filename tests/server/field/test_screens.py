@@ -68,7 +68,7 @@ def _wait_synced(page: Page) -> None:
 
 
 def _draw_signature(page: Page) -> None:
-    pad = page.get_by_test_id("signature-pad")
+    pad = page.get_by_test_id("signature-pad").first
     pad.scroll_into_view_if_needed()
     box = pad.bounding_box()
     assert box is not None
@@ -78,11 +78,10 @@ def _draw_signature(page: Page) -> None:
     for i in range(1, 30):
         page.mouse.move(x + i * 12, y + (18 if i % 2 else -18), steps=2)
     page.mouse.up()
-    page.get_by_test_id("signature-keep").click()
-    expect(page.get_by_test_id("signed")).to_be_visible()
+    page.get_by_test_id("signature-keep").first.click()
 
 
-def _capture(page: Page, visit_id: str, photo: Path, *, income_text: str | None) -> None:
+def _capture(page: Page, visit_id: str, photo: Path, *, income_text: str | None, reload: bool = False) -> None:
     """Fill one household's form as a worker does and submit it (offline)."""
     page.locator(f'[data-visit-id="{visit_id}"]').click()
     expect(page.get_by_test_id("visit-screen")).to_be_visible()
@@ -106,7 +105,21 @@ def _capture(page: Page, visit_id: str, photo: Path, *, income_text: str | None)
     expect(page.locator('[data-testid="thumb"] img')).to_have_count(1)
     page.get_by_test_id("gps").click()
     expect(page.get_by_test_id("gps-fix")).to_contain_text("12")
+    if reload:
+        # the draft is saved on every change: a reload mid-form (offline) loses nothing
+        page.reload()
+        expect(page.get_by_test_id("outcome-completed")).to_have_attribute("aria-pressed", "true")
+        expect(page.get_by_test_id("no-income-1")).to_be_checked()
+        expect(page.locator('[data-testid="thumb"] img')).to_have_count(1)
+        expect(page.get_by_test_id("gps-fix")).to_contain_text("12")
     _draw_signature(page)
+    expect(page.get_by_test_id("signed")).to_be_visible()
+    if income_text is not None:
+        # the earning member is there too and signs on the screen as well
+        page.get_by_test_id("present-1").check()
+        page.get_by_test_id("member-signature").get_by_role("button", name="请其签名").click()
+        _draw_signature(page)
+        expect(page.get_by_test_id("member-signature").get_by_test_id("thumb")).to_have_count(1)
 
 
 def _submit(page: Page) -> None:
@@ -151,7 +164,7 @@ def test_offline_capture_of_three_households_reaches_the_server_once(
 
     context.set_offline(True)
     for i, (visit_id, _) in enumerate(visits):
-        _capture(page, visit_id, photos[i], income_text="1234.50" if i == 0 else None)
+        _capture(page, visit_id, photos[i], income_text="1234.50" if i == 0 else None, reload=i == 2)
         if i == 0:
             page.get_by_test_id("visit-screen").locator("h1").scroll_into_view_if_needed()
             _shot(page, "03-visit-form")
@@ -167,10 +180,10 @@ def test_offline_capture_of_three_households_reaches_the_server_once(
     for visit_id, _ in visits:
         expect(page.locator(f'[data-visit-id="{visit_id}"]')).to_contain_text("已提交")
     unsent: dict[str, Any] = page.evaluate("() => window.recheckField.store.unsent(window.recheckField.db)")
-    assert unsent == {"pending": 3, "rejected": 0, "photos": 6, "total": 9}
+    assert unsent == {"pending": 3, "rejected": 0, "photos": 7, "total": 10}
 
     page.get_by_test_id("signout").click()
-    expect(page.get_by_test_id("signout-refused")).to_contain_text("9")
+    expect(page.get_by_test_id("signout-refused")).to_contain_text("10")
     expect(page.get_by_test_id("visits")).to_be_visible()  # still signed in
 
     context.set_offline(False)
@@ -180,7 +193,9 @@ def test_offline_capture_of_three_households_reaches_the_server_once(
     check = page.evaluate(
         """async () => {
           const { db, engine } = window.recheckField;
-          const pulled = await engine.pull();
+          // the server compares digests on a pull with nothing new (the photos' arrival may still bring a page)
+          let pulled = await engine.pull();
+          if (pulled.stateCheck === "skipped") pulled = await engine.pull();
           return { outbox: await db.outbox.count(), receipts: await db.receipts.count(), state: pulled.stateCheck };
         }"""
     )
@@ -202,7 +217,8 @@ def test_offline_capture_of_three_households_reaches_the_server_once(
             listing = worker.get(f"/visits/{visit_id}/photos").json()
             assert listing["evidence_pending"] is False
             by_hash = {p["sha256"]: p for p in listing["photos"]}
-            assert len(listing["photos"]) == 2  # the house and the signature, once each
+            # the house and the head's signature (and the earning member's), once each
+            assert len(listing["photos"]) == (3 if i == 0 else 2)
             jpeg = photos[i].read_bytes()
             stored = by_hash[hashlib.sha256(jpeg).hexdigest()]
             assert stored["status"] == "stored"
@@ -210,6 +226,8 @@ def test_offline_capture_of_three_households_reaches_the_server_once(
             original = worker.get(stored["links"]["original"])
             assert original.content == jpeg
             assert by_hash[form["head_signature"]]["kind"] == "signature"
+            signers = [p.get("member_id") for p in form["photos"] if p["kind"] == "signature"]
+            assert signers == ([form["members"][1]["member_id"]] if i == 0 else [])
 
         returned = sup.post(f"/reviews/visits/{visits[0][0]}/return", json={"comment": "收入证明缺失，请补拍"})
         assert returned.status_code == 200, returned.text
@@ -245,3 +263,88 @@ def test_a_revoked_tablet_is_told_in_words_and_keeps_its_captures(live: LiveServ
     _shot(page, "06-revoked")
     page.get_by_test_id("signout").click()
     expect(page.get_by_test_id("signout-refused")).to_contain_text("1")
+
+
+LOW_STORAGE = """{
+  // a tablet nearly full: 950 MB of 1000 MB used
+  StorageManager.prototype.estimate = async () => ({ usage: 950 * 1048576, quota: 1000 * 1048576 });
+}"""
+
+REFUSED_BY_SERVER = """async ([visitId, memberId]) => {
+  const { db, engine, store } = window.recheckField;
+  // a member the household does not have: the schema allows the form, the server refuses it
+  await store.recordCapture(db, visitId, { notes: "x", members: [{ member_id: memberId }] });
+  return (await engine.sync()).unsent;
+}"""
+
+CORRECTED = """async ([visitId]) => {
+  const { db, engine, store } = window.recheckField;
+  await store.recordCapture(db, visitId, { notes: "x", members: [] });
+  return (await engine.sync()).unsent;
+}"""
+
+
+def test_refusals_are_named_on_their_visit_and_never_block_the_others(
+    live: LiveServer, page: Page, tmp_path: Path
+) -> None:
+    world = live.world
+    (first, _), (second, _) = off_loop(
+        lambda: make_visits(live.settings.database_url, world.area_ids["T1-a"], world.user_ids["worker1"], n=2)
+    )
+    page.add_init_script(LOW_STORAGE)
+    page.set_viewport_size(LANDSCAPE)
+    _sign_in(page, live.base_url)
+    expect(page.get_by_test_id("visit")).to_have_count(2, timeout=30_000)
+    _wait_synced(page)
+    expect(page.get_by_test_id("storage-low")).to_contain_text("存储空间不足")
+
+    page.locator(f'[data-visit-id="{first}"]').click()
+    not_an_image = tmp_path / "photo.jpg"
+    not_an_image.write_bytes(b"this is a text file, not a photo" * 10)
+    page.get_by_test_id("photo-house_outside").set_input_files(str(not_an_image))
+    expect(page.get_by_test_id("form-errors")).to_contain_text("照片不能用")
+    expect(page.get_by_test_id("thumb")).to_have_count(0)
+    page.get_by_test_id("submit").click()  # no outcome yet: refused, named, nothing queued
+    expect(page.get_by_test_id("form-errors")).to_contain_text("$.outcome")
+    expect(page.get_by_test_id("form-errors")).to_contain_text("走访结果")
+    assert page.evaluate("() => window.recheckField.db.outbox.count()") == 0
+    page.get_by_test_id("outcome-completed").click()
+    page.get_by_test_id("submit").click()
+    errors = page.get_by_test_id("form-errors")
+    expect(errors).to_contain_text("请填写收入或勾选“无收入”")
+    expect(errors).to_contain_text("需要户主签名")
+    page.get_by_test_id("visit-screen").locator("h1").scroll_into_view_if_needed()
+    page.get_by_test_id("form-errors").scroll_into_view_if_needed()
+    _shot(page, "07-refused-on-the-tablet")
+    page.get_by_test_id("outcome-nobody_home").click()
+    page.get_by_test_id("submit").click()
+    expect(page.get_by_test_id("visits")).to_be_visible()
+
+    unsent = page.evaluate(REFUSED_BY_SERVER, [second, "6f9619ff-8b86-4011-b42d-00cf4fc96400"])
+    assert unsent["rejected"] == 1
+    assert unsent["pending"] == 0  # the first visit's capture went through beside the refusal
+    expect(page.locator(f'[data-visit-id="{first}"]').get_by_test_id("visit-state")).to_have_text("已提交")
+    card = page.locator(f'[data-visit-id="{second}"]')
+    expect(card).to_contain_text("服务器拒绝")
+    card.click()
+    refusal = page.get_by_test_id("visit-rejected")
+    expect(refusal).to_contain_text("members[0].member_id")
+    expect(refusal).to_contain_text("不是本户成员")
+    _shot(page, "08-refused-by-the-server")
+    page.get_by_test_id("signout").click()
+    expect(page.get_by_test_id("signout-refused")).to_contain_text("1")
+
+    assert page.evaluate(CORRECTED, [second])["total"] == 0
+    expect(page.get_by_test_id("visit-rejected")).to_have_count(0)
+
+    page.get_by_test_id("lang").click()
+    expect(page.get_by_test_id("signout")).to_have_text("Sign out")
+    expect(page.get_by_test_id("unsent")).to_have_text("All sent")
+    page.get_by_test_id("back").click()
+    expect(page.get_by_role("heading", name="Today's visits")).to_be_visible()
+    page.get_by_test_id("lang").click()
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_test_id("signout").click()  # everything sent: the tablet lets the worker go
+    expect(page.get_by_test_id("signin")).to_be_visible()
+    assert page.evaluate("() => window.recheckField.db.visits.count()") == 0
