@@ -48,6 +48,7 @@ __all__ = [
     "Sha256",
     "SignatureMissing",
     "capture_photo_hashes",
+    "capture_photo_refs",
 ]
 
 #: A photo reference: the SHA-256 of its bytes, lower-case hex.
@@ -282,3 +283,17 @@ def capture_photo_hashes(capture: Capture) -> set[str]:
     if capture.head_signature:
         hashes.add(capture.head_signature)
     return hashes
+
+
+def capture_photo_refs(capture: Capture) -> dict[str, PhotoKind]:
+    """Every photo the capture refers to, with what it shows (the kind an upload declares)."""
+    refs = {p.sha256: p.kind for p in capture.photos}
+    for income in capture.incomes:
+        for sha in income.evidence:
+            refs.setdefault(sha, PhotoKind.income_proof)
+    for deduction in capture.deductions:
+        for sha in deduction.evidence:
+            refs.setdefault(sha, PhotoKind.document)
+    if capture.head_signature:
+        refs.setdefault(capture.head_signature, PhotoKind.signature)
+    return refs

@@ -31,7 +31,7 @@ from server.health import health, ready
 from server.media.controllers import MediaDownloadController, TusController, VisitPhotoController
 from server.observability import RequestIdMiddleware, configure_logging
 from server.openapi import document_error_responses
-from server.payments.controllers import PaymentController
+from server.payments.controllers import BankLayoutController, PaymentController
 from server.planning.controllers import (
     AssignmentController,
     ComplaintController,
@@ -39,7 +39,7 @@ from server.planning.controllers import (
     RouteController,
     VisitController,
 )
-from server.registry.controllers import AreaController, HouseholdController
+from server.registry.controllers import AmountCorrectionController, AreaController, HouseholdController
 from server.registry.imports import RosterImportController
 from server.reports.controllers import ReportController
 from server.settings import Settings, get_settings
@@ -56,6 +56,7 @@ ROUTES: list[Any] = [
     UserController,
     AreaController,
     HouseholdController,
+    AmountCorrectionController,
     RosterImportController,
     AuditController,
     TusController,
@@ -68,6 +69,7 @@ ROUTES: list[Any] = [
     ComplaintController,
     DecisionController,
     PaymentController,
+    BankLayoutController,
     ReportController,
     SyncController,
     ReviewController,

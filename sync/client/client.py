@@ -23,7 +23,7 @@ import datetime as dt
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ from schemas.sync import (
 )
 from sync.client.store import Store
 from sync.client.transport import Backoff, Refused, Transport
+from sync.client.upload import CHUNK_SIZE, PhotoUploader, UploadSummary
 from sync.codec import PushEnvelope
 
 __all__ = ["DeviceClient", "LoginRequired", "PullSummary", "PushSummary", "VisitView"]
@@ -442,6 +443,13 @@ class DeviceClient:
                 self.store.set("last_push_at", at)
         return summary
 
+    # ---------------------------------------------------------------- photos
+
+    def upload_photos(self, paths: Iterable[Path] = (), *, chunk_size: int = CHUNK_SIZE) -> UploadSummary:
+        """Upload the photos the captures refer to from ``paths``, and continue open uploads (tus)."""
+        self._require_login()
+        return PhotoUploader(self, chunk_size=chunk_size).upload(paths)
+
     def sync(self) -> tuple[PushSummary, PullSummary]:
         """Push what was captured, then pull what changed."""
         return self.push(), self.pull()
@@ -463,4 +471,5 @@ class DeviceClient:
             "last_push_at": self.store.get("last_push_at"),
             "clock_offset_ms": int(self.store.get("clock_offset_ms", "0") or 0),
             "photos_missing": sum(len(v) for v in self.store.evidence().values()),
+            "uploads_open": len(self.store.uploads("open")),
         }
