@@ -35,7 +35,7 @@ from tests.support import LiveServer
 
 #: Worked example 1 of DOMAIN.md without the pension line: 3 members, 780 yuan.
 EXAMPLE_1 = [("business", 60000), ("support", 30000)]
-MIGRATION = "0010_one_decision_a_month"
+MIGRATION = "0011_one_decision_a_month"
 
 
 def _run(live: LiveServer, *statements: Any) -> None:

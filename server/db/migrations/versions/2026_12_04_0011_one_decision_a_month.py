@@ -5,8 +5,8 @@ Two decisions approved for one household in one month (the bug this closes) are 
 the one approved last is the one the roster paid and the household took, so it stays and the
 others become ``superseded``, naming it, with an audit entry each.
 
-Revision ID: 0010_one_decision_a_month
-Revises: 0009_amount_corrections
+Revision ID: 0011_one_decision_a_month
+Revises: 0010_idempotent_answer
 Create Date: 2026-12-04 01:30:00
 """
 
@@ -20,8 +20,8 @@ from alembic import op
 
 import server.db.base
 
-revision: str = "0010_one_decision_a_month"
-down_revision: str | Sequence[str] | None = "0009_amount_corrections"
+revision: str = "0011_one_decision_a_month"
+down_revision: str | Sequence[str] | None = "0010_idempotent_answer"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
