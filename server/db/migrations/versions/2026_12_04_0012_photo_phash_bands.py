@@ -4,8 +4,8 @@ Multi-index hashing: a hash within d bits of another shares a band within d // 4
 lookup after an upload reads the photos whose bands are that close instead of every photo.
 Existing rows get their bands from their stored hash.
 
-Revision ID: 0011_photo_phash_bands
-Revises: 0010_idempotent_answer
+Revision ID: 0012_photo_phash_bands
+Revises: 0011_one_decision_a_month
 Create Date: 2026-12-04 02:10:00
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011_photo_phash_bands"
-down_revision: str | Sequence[str] | None = "0010_idempotent_answer"
+revision: str = "0012_photo_phash_bands"
+down_revision: str | Sequence[str] | None = "0011_one_decision_a_month"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
