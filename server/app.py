@@ -127,7 +127,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[*ROUTES, assets_router(), *console_routes()],
         dependencies=dependencies,
-        middleware=[RequestIdMiddleware, auth],
+        middleware=[auth],
         guards=[role_guard],
         exception_handlers=handlers,  # type: ignore[arg-type]
         response_class=AnswerRecordingResponse,
@@ -146,4 +146,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
     )
     document_error_responses(app)
+    # outermost, around Litestar's own error handling: the router's 404 and 405 and the auth
+    # layer's 401 are answered there, outside any route middleware, and must be logged too
+    app.asgi_handler = RequestIdMiddleware(app.asgi_handler)
     return app
