@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +21,13 @@ class _Records(logging.Handler):
         self.records.append(record)
 
     def by_id(self, request_id: str) -> list[logging.LogRecord]:
-        return [r for r in self.records if getattr(r, "request_id", None) == request_id]
+        """The request's lines; the line is written just after the answer's last byte, so wait a moment."""
+        deadline = time.monotonic() + 5
+        while True:
+            found = [r for r in self.records if getattr(r, "request_id", None) == request_id]
+            if found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.02)
 
 
 @pytest.fixture(scope="module")
