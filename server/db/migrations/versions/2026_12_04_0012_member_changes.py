@@ -1,8 +1,8 @@
 """registry: member changes of accepted visits as applied to the registry, the household's
 vacant head (held off the payment roster until a new head is named), the roster's held households
 
-Revision ID: 0011_member_changes
-Revises: 0010_idempotent_answer
+Revision ID: 0012_member_changes
+Revises: 0011_one_decision_a_month
 Create Date: 2026-12-04 01:35:08.217077
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 import server.db.base
 
-revision: str = "0011_member_changes"
-down_revision: str | Sequence[str] | None = "0010_idempotent_answer"
+revision: str = "0012_member_changes"
+down_revision: str | Sequence[str] | None = "0011_one_decision_a_month"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
