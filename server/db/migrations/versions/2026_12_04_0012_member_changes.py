@@ -64,10 +64,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("payment_month", schema=None) as batch_op:
+    with op.batch_alter_table("payment_month", schema=None, recreate="never") as batch_op:
         batch_op.drop_column("held")
 
-    with op.batch_alter_table("household", schema=None) as batch_op:
+    # plain ALTER TABLE … DROP COLUMN (SQLite 3.35+): recreating the household table would trip
+    # the foreign keys of the tables that reference it once they hold rows
+    with op.batch_alter_table("household", schema=None, recreate="never") as batch_op:
         batch_op.drop_column("head_vacant_reason")
         batch_op.drop_column("head_vacant_since")
 
