@@ -1,8 +1,8 @@
 """registry: member changes of accepted visits as applied to the registry, the household's
 vacant head (held off the payment roster until a new head is named), the roster's held households
 
-Revision ID: 0012_member_changes
-Revises: 0011_one_decision_a_month
+Revision ID: 0013_member_changes
+Revises: 0012_photo_phash_bands
 Create Date: 2026-12-04 01:35:08.217077
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 import server.db.base
 
-revision: str = "0012_member_changes"
-down_revision: str | Sequence[str] | None = "0011_one_decision_a_month"
+revision: str = "0013_member_changes"
+down_revision: str | Sequence[str] | None = "0012_photo_phash_bands"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
