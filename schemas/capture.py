@@ -134,6 +134,10 @@ class MemberStatus(Struct):
     welfare_labour_days: Annotated[int, msgspec.Meta(ge=0, le=31)] = 0
     job_referrals_refused: Annotated[int, msgspec.Meta(ge=0, le=100)] = 0
     """Suitable job referrals refused in a row, as the employment office's record shows."""
+    has_income: bool | None = None
+    """Whether the member has income: ``true`` (the income items naming them list it), ``false``
+    (the explicit "no income" answer), ``None`` (not asked yet). A completed visit needs an
+    answer for every member: a missing answer must never read as no income."""
     note: Note | None = None
 
 

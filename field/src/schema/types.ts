@@ -498,6 +498,7 @@ export interface MemberStatus {
   employer?: string | null;
   welfare_labour_days?: number;
   job_referrals_refused?: number;
+  has_income?: boolean | null;
   note?: string | null;
 }
 /**
