@@ -48,6 +48,7 @@ __all__ = [
     "Sha256",
     "SignatureMissing",
     "capture_photo_hashes",
+    "capture_photo_refs",
 ]
 
 #: A photo reference: the SHA-256 of its bytes, lower-case hex.
@@ -134,11 +135,10 @@ class MemberStatus(Struct):
     welfare_labour_days: Annotated[int, msgspec.Meta(ge=0, le=31)] = 0
     job_referrals_refused: Annotated[int, msgspec.Meta(ge=0, le=100)] = 0
     """Suitable job referrals refused in a row, as the employment office's record shows."""
-    has_income: bool | None = None
-    """Whether the member has income: ``true`` (the income items naming them list it), ``false``
-    (the explicit "no income" answer), ``None`` (not asked yet). A completed visit needs an
-    answer for every member: a missing answer must never read as no income."""
     note: Note | None = None
+    #: The worker asked and the member has no income: a completed visit says for every member
+    #: whether they have income (an income item or this), never an empty list that reads as zero.
+    no_income: bool = False
 
 
 class MemberAdd(Struct, tag="add", tag_field="change", kw_only=True):
@@ -283,3 +283,17 @@ def capture_photo_hashes(capture: Capture) -> set[str]:
     if capture.head_signature:
         hashes.add(capture.head_signature)
     return hashes
+
+
+def capture_photo_refs(capture: Capture) -> dict[str, PhotoKind]:
+    """Every photo the capture refers to, with what it shows (the kind an upload declares)."""
+    refs = {p.sha256: p.kind for p in capture.photos}
+    for income in capture.incomes:
+        for sha in income.evidence:
+            refs.setdefault(sha, PhotoKind.income_proof)
+    for deduction in capture.deductions:
+        for sha in deduction.evidence:
+            refs.setdefault(sha, PhotoKind.document)
+    if capture.head_signature:
+        refs.setdefault(capture.head_signature, PhotoKind.signature)
+    return refs

@@ -11,7 +11,7 @@ from __future__ import annotations
 from schemas.base import Struct
 from schemas.errors import FieldError
 
-__all__ = ["RosterError", "RosterImportResult"]
+__all__ = ["RosterError", "RosterImportResult", "RosterNote"]
 
 
 class RosterError(FieldError):
@@ -26,6 +26,20 @@ class RosterError(FieldError):
     column: str | None = None
 
 
+class RosterNote(Struct):
+    """Something the import tidied in the file before checking it, so the clerk can see it.
+
+    ``action`` is ``title_row_skipped`` (a title above the header), ``normalised`` (full-width
+    characters in IDs, codes or amounts made ASCII), ``merge_filled`` (a household column merged
+    across a household's rows, filled down) or ``totals_row_skipped`` (a 合计 row, its sums
+    checked against the rows).
+    """
+
+    path: str
+    action: str
+    detail: str
+
+
 class RosterImportResult(Struct):
     """What an import did (or, with ``dry_run``, would do).
 
@@ -33,7 +47,8 @@ class RosterImportResult(Struct):
     differed from the stored household (fields, members or member incomes), ``unchanged`` ones
     were identical and were not written at all. ``skipped_households`` had invalid rows and were
     left out (only with ``skip_invalid``); ``errors`` lists the problems (at most
-    ``errors_listed_max``; ``error_count`` is the full number).
+    ``errors_listed_max``; ``error_count`` is the full number); ``notes`` what was tidied in the
+    file before it was checked.
     """
 
     rows: int
@@ -50,3 +65,4 @@ class RosterImportResult(Struct):
     errors: list[RosterError] = []
     dry_run: bool = False
     seconds: float = 0.0
+    notes: list[RosterNote] = []

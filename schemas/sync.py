@@ -97,6 +97,10 @@ class VisitItem(Struct):
     route_order: int | None = None
     return_comment: str | None = None
     route_leg_m: int | None = None
+    missing_photos: list[str] = []
+    """Evidence status: photos its captures refer to whose bytes the server does not have yet
+    (sorted hashes). Refreshed in the feed whenever one is stored, so a tablet that uploaded the
+    last photo learns it from its next pull without pushing the visit again."""
 
 
 class MemberItem(Struct):

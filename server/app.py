@@ -20,8 +20,10 @@ from server.audit.controllers import AuditController
 from server.auth.controllers import AuthController, DeviceController, UserController
 from server.auth.guards import SCHEMA_PATH, role_guard
 from server.auth.middleware import TokenAuthMiddleware
+from server.console import console_routes
 from server.db.session import make_engine, make_session_factory
 from server.decisions.controllers import DecisionController
+from server.decoding import StrictBodyPlugin
 from server.deps import dependencies
 from server.errors import exception_handlers
 from server.field.controllers import FieldAppController
@@ -119,11 +121,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     auth = DefineMiddleware(TokenAuthMiddleware, exclude=[f"^{SCHEMA_PATH}"])
     app = Litestar(
-        route_handlers=[*ROUTES, assets_router()],
+        route_handlers=[*ROUTES, assets_router(), *console_routes()],
         dependencies=dependencies,
         middleware=[RequestIdMiddleware, auth],
         guards=[role_guard],
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        plugins=[StrictBodyPlugin()],
         lifespan=[lifespan],
         state=State({"settings": settings, "media_check": media_check(settings)}),
         compression_config=CompressionConfig(backend="gzip", minimum_size=512, exclude_opt_key="skip_compression"),

@@ -65,6 +65,10 @@ class Settings:
     login_max_failures_per_address: int = 20
     login_window_minutes: int = 15
     log_json: bool = True
+    console_idle_seconds: int = 30 * 60
+    """A console session unused this long is signed out (``RECHECK_CONSOLE_IDLE_MINUTES``)."""
+    map_tiles_url: str = ""
+    """Tile URL template of an intranet map server (``…/{z}/{x}/{y}.png``); empty: no basemap."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -86,6 +90,8 @@ class Settings:
             complaint_deadline_days=int(_env("COMPLAINT_DEADLINE_DAYS", "10")),
             feed_retention_days=int(_env("FEED_RETENTION_DAYS", "90")),
             log_json=_env("LOG_JSON", "1") not in ("0", "false", "no"),
+            console_idle_seconds=int(_env("CONSOLE_IDLE_MINUTES", "30")) * 60,
+            map_tiles_url=_env("MAP_TILES_URL", ""),
         )
         settings.check()
         return settings

@@ -21,10 +21,11 @@ _INCOME_FIELDS = frozenset({"outcome", "members", "member_changes", "incomes"})
 
 
 def _income_problems(form: Capture, registered: Collection[uuid.UUID]) -> list[tuple[str, str]]:
-    """(path, reason) wherever a completed form does not say, for a member
-    still in the household, whether they have income, or says it inconsistently.
+    """(path, reason) wherever a completed form does not say, for a member still in the
+    household, whether they have income (an income item naming them, or ``no_income``), or
+    says both.
 
-    A member with no answer would otherwise count as having no income at all (DOMAIN.md: the
+    A member with neither would otherwise count as having no income at all (DOMAIN.md: the
     income decides the amount), so "no income" has to be said explicitly.
     """
     removed = {c.member_id for c in form.member_changes if isinstance(c, MemberRemove)}
@@ -37,27 +38,22 @@ def _income_problems(form: Capture, registered: Collection[uuid.UUID]) -> list[t
     statuses = {s.member_id: (j, s) for j, s in enumerate(form.members)}
     problems: list[tuple[str, str]] = []
     for member_id in current:
-        if member_id not in statuses:
+        j, status = statuses.get(member_id, (None, None))
+        if status is not None and status.no_income and member_id in named:
             problems.append(
-                (
-                    "members",
-                    f"member {member_id} is missing: a completed visit says for every member whether "
-                    "they have income (has_income false for no income)",
-                )
+                (f"incomes[{named[member_id]}].member_id", f"this member has no income (members[{j}].no_income)")
             )
+        elif member_id in named or (status is not None and status.no_income):
             continue
-        j, status = statuses[member_id]
-        if status.has_income is None:
+        elif status is None:
             problems.append(
-                (f"members[{j}].has_income", "required for a completed visit: true, or false for no income")
+                ("members", f"member {member_id}: a completed visit needs an income item naming them or no_income")
             )
-        elif status.has_income and member_id not in named:
-            problems.append((f"members[{j}].has_income", "true, but no income item names this member"))
-        elif not status.has_income and member_id in named:
+        else:
             problems.append(
                 (
-                    f"incomes[{named[member_id]}].member_id",
-                    f"this member has no income (members[{j}].has_income is false)",
+                    f"members[{j}].no_income",
+                    "required for a completed visit: an income item naming this member, or true",
                 )
             )
     return problems

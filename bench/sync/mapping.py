@@ -177,7 +177,7 @@ def capture_form(record: dict[str, Any], member_ids: dict[str, uuid.UUID]) -> Ca
                 health=_HEALTH[m["health"]],
                 disability_grade=m.get("disability_grade"),
                 labour_capacity=LabourCapacity.full if m["able_to_work"] else LabourCapacity.none,
-                has_income=m["member_id"] in earners,
+                no_income=m["member_id"] not in earners,
             )
             for n, m in enumerate(record["members"])
         ],

@@ -3,6 +3,7 @@ import { createFieldApp, startFieldApp } from "./app";
 import { registerServiceWorker } from "./pwa";
 import * as store from "./store";
 import { App } from "./ui/App";
+import "./ui/app.css";
 
 const app = createFieldApp();
 const pwa = registerServiceWorker();

@@ -123,6 +123,27 @@ describe("captures and the outbox", () => {
     expect((await db.meta.get("clock_offset_ms"))?.value).toBe(1500);
   });
 
+  it("recording again after a refusal replaces the refused items and resends their fields", async () => {
+    await applyPage(db, visitPage());
+    const id = (await recordCapture(db, ids.visit, completed("refused"), { submit: true }))!;
+    const batch = await pendingBatch(db, 10);
+    await acknowledge(db, batch, [{ index: 0, status: "rejected", errors: [{ path: "$.fields.notes", reason: "no" }] }], [], 0);
+    expect(await unsent(db)).toMatchObject({ pending: 0, rejected: 1 });
+
+    // the worker corrects only the notes: outcome and the signature reason must still go
+    await recordCapture(db, ids.visit, completed("fixed"), { submit: true });
+    const [resent] = await pendingBatch(db, 10);
+    expect(Object.keys((resent.body as { fields: object }).fields).sort()).toEqual(["notes", "outcome", "signature_missing"]);
+    expect(await unsent(db)).toMatchObject({ pending: 1, rejected: 0 });
+    expect((await getDraft(db, id))?.submitted).toBe(true);
+
+    // a refusal whose form the worker takes back to what the server has is simply dropped
+    await acknowledge(db, [resent], [{ index: 0, status: "rejected", errors: [] }], [], 0);
+    expect(await recordCapture(db, ids.visit, {})).toBeNull();
+    expect(await unsent(db)).toMatchObject({ pending: 0, rejected: 0, total: 0 });
+    expect((await getDraft(db, id))?.submitted).toBe(false);
+  });
+
   it("refuses sign-out with the count while anything is unsent", async () => {
     await recordCapture(db, ids.visit, completed("a"));
     await addPhoto(db, { blob: jpeg(1000), kind: "house_outside", visitId: ids.visit });
@@ -157,6 +178,21 @@ describe("feed pages", () => {
     expect(await db.visits.get(ids.visit)).toBeUndefined();
     expect(await stateDigest(db)).not.toBe(before);
     expect((await db.meta.get("synced_to_head"))?.value).toBe(true);
+  });
+
+  it("takes each pulled visit's evidence status over the last push answer's", async () => {
+    const sha = "ab".repeat(32);
+    await applyPage(db, visitPage());
+    await db.evidence.put({ visit_id: ids.visit, missing: [sha, "cd".repeat(32)] }); // from a push answer
+    const [visit] = visitPage().items;
+    const listing = { ...visit, data: { ...(visit.data as object), missing_photos: [sha] } };
+    await applyPage(db, { ...visitPage(), items: [listing] });
+    expect((await db.evidence.get(ids.visit))?.missing).toEqual([sha]);
+    await applyPage(db, visitPage()); // every photo stored: the list is empty, so omitted
+    expect(await db.evidence.get(ids.visit)).toBeUndefined();
+    await applyPage(db, { ...visitPage(), items: [listing] });
+    await applyPage(db, { ...visitPage(), items: [{ kind: "visit", id: ids.visit, removed: true, reason: "cancelled" }] });
+    expect(await db.evidence.get(ids.visit)).toBeUndefined();
   });
 
   it("keeps the draft of a removed capture while its edits wait in the outbox", async () => {

@@ -61,8 +61,11 @@ __all__ = [
     "load_inputs",
     "load_raw",
     "missing_evidence",
+    "months_between",
+    "next_month",
     "open_complaint",
     "open_complaints",
+    "phase_out_start",
     "return_visit",
     "schedule_follow_ups",
     "situation_from_capture",
@@ -85,6 +88,7 @@ _HEALTH = {h.value: h for h in Health}
 _LABOUR = {c.value: c for c in LabourCapacity}
 _KIND = {k.value: k for k in IncomeKind}
 _LEFT_BY_DEATH = frozenset({"death"})
+_DECIDED = frozenset({ProposalState.approved.value, ProposalState.effective.value})
 
 
 class CaptureIncomplete(SituationError):
@@ -300,23 +304,45 @@ async def return_visit(session: AsyncSession, actor: Actor, visit: Visit, reason
 # ---------------------------------------------------------------- the situation
 
 
-def _months_between(start: dt.date, end: dt.date) -> int:
+def months_between(start: dt.date, end: dt.date) -> int:
+    """Whole calendar months from ``start``'s month to ``end``'s (0 if ``end`` is not later)."""
     return max(0, (end.year - start.year) * 12 + end.month - start.month)
 
 
-def _history(rows: Sequence[Any], on: dt.date) -> tuple[int, int]:
-    """(consecutive failed attempts before now, months paid under a running phase-out)."""
+def next_month(day: dt.date) -> dt.date:
+    """The first day of the month after ``day``'s."""
+    return dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def phase_out_start(rows: Iterable[Any]) -> dt.date | None:
+    """The first month of the household's running phase-out, from its decisions (rows with
+    ``state``, ``decided_outcome``, ``effective_from``): the start of the unbroken run of
+    phase-out decisions at the end of its approved history, so a second phase-out continues the
+    first one's months instead of starting them again; ``None`` when none is running."""
+    decided = sorted(
+        (r for r in rows if r.state in _DECIDED and r.effective_from is not None),
+        key=lambda r: r.effective_from,
+        reverse=True,
+    )
+    start = None
+    for row in decided:
+        if row.decided_outcome != ProposalOutcome.phase_out:
+            break
+        start = row.effective_from
+    return start
+
+
+def _history(rows: Sequence[Any], effective: dt.date) -> tuple[int, int]:
+    """(consecutive failed attempts before now, months of the running phase-out paid by the time
+    a decision made now takes effect on ``effective`` — not merely by the visit day: the
+    phase-out amount goes on being paid until the new decision replaces it)."""
     failed = 0
     for row in sorted(rows, key=lambda r: r.created_at, reverse=True):
         if row.outcome != ProposalOutcome.follow_up:
             break
         failed += 1
-    paid = 0
-    for row in sorted(rows, key=lambda r: r.effective_from or dt.date.min, reverse=True):
-        if row.state in (ProposalState.approved, ProposalState.effective) and row.effective_from:
-            if row.decided_outcome == ProposalOutcome.phase_out:
-                paid = _months_between(row.effective_from, on)
-            break
+    start = phase_out_start(rows)
+    paid = months_between(start, effective) if start else 0
     return failed, paid
 
 
@@ -327,9 +353,9 @@ def _check_income_stated(capture: Capture, members: Sequence[MemberSituation]) -
         CaptureIncomplete: a member without one (an absent income list is unknown income, not
             zero: read as zero it pays the full standard).
     """
-    answered = {s.member_id for s in capture.members if s.has_income is not None}
+    answered = {s.member_id for s in capture.members if s.no_income} | {i.member_id for i in capture.incomes}
     missing = [
-        FieldError(path="$.capture.members", reason=f"member {m.id}: has_income not stated")
+        FieldError(path="$.capture.members", reason=f"member {m.id}: neither an income item nor no_income")
         for m in members
         if not (m.deceased or m.moved_out) and m.id not in answered
     ]
@@ -611,7 +637,9 @@ def build_inputs(
         capture = msgspec.convert(stored[1], Capture) if stored else None
         on = visit.visit_on or today
         history = batch.history.get(visit.household_id, no_rows)
-        failed, paid = _history([p for p in history if p.visit_id != visit.id], on) if history else (0, 0)
+        # a decision made now takes effect the first day of next month at the earliest
+        effective = next_month(max(on, today))
+        failed, paid = _history([p for p in history if p.visit_id != visit.id], effective) if history else (0, 0)
         try:
             situation = situation_from_capture(
                 capture,

@@ -1030,14 +1030,21 @@ async def approve(
     audits: list[dict[str, Any]] = []
     months: dict[str, int] = {}
     total = 0
+    running = await _running_phase_outs(session, [p for p in ordered if p.decided_outcome == ProposalOutcome.phase_out])
     for p in ordered:
         amount = p.decided_amount if p.decided_amount is not None else p.new_amount
         p.state = S.approved.value
         p.version += 1
         p.updated_at = now
         p.approved_by, p.approved_at, p.effective_from = user.id, now, effective
+        phase_out: dict[str, Any] = {}
         if p.decided_outcome == ProposalOutcome.phase_out:
-            p.phase_out_until = add_months(effective, p.phase_out_months or 0) - dt.timedelta(days=1)
+            left = _phase_out_months_left(p, running.get(p.household_id), effective)
+            if left != p.phase_out_months:
+                phase_out["phase_out_months"] = [p.phase_out_months, left]
+            p.phase_out_months = left
+            p.phase_out_until = add_months(effective, left) - dt.timedelta(days=1)
+            phase_out["phase_out_until"] = p.phase_out_until.isoformat()
         approvals.append(
             {
                 "id": uuid.uuid4(),
@@ -1061,6 +1068,7 @@ async def approve(
                     "batch_id": str(batch_id),
                     "effective_from": effective.isoformat(),
                     "amount": amount,
+                    **phase_out,
                 },
                 now,
             )
@@ -1073,12 +1081,46 @@ async def approve(
     return ApprovalResult(batch_id=batch_id, approved=len(ordered), effective_from=months, total_new_amount=total)
 
 
+async def _running_phase_outs(session: AsyncSession, proposals: Sequence[Proposal]) -> dict[uuid.UUID, dt.date]:
+    """Household id → first month of its running phase-out, for the households of ``proposals``."""
+    households = list({p.household_id for p in proposals})
+    starts: dict[uuid.UUID, dt.date] = {}
+    for start in range(0, len(households), inputs.BATCH):
+        rows = (
+            await session.execute(
+                select(Proposal.household_id, Proposal.state, Proposal.decided_outcome, Proposal.effective_from).where(
+                    Proposal.household_id.in_(households[start : start + inputs.BATCH]),
+                    Proposal.state.in_([S.approved.value, S.effective.value]),
+                )
+            )
+        ).all()
+        by_household: dict[uuid.UUID, list[Any]] = {}
+        for row in rows:
+            by_household.setdefault(row.household_id, []).append(row)
+        for household_id, decided in by_household.items():
+            if (first := inputs.phase_out_start(decided)) is not None:
+                starts[household_id] = first
+    return starts
+
+
+def _phase_out_months_left(proposal: Proposal, running_since: dt.date | None, effective: dt.date) -> int:
+    """Months the phase-out pays from ``effective``: the phase-out's full length less the months
+    the running one will have paid by then. The proposal counted them to the day it expected
+    to take effect; approval fixes the day, so they are counted again to it (a later approval
+    must not add months)."""
+    assumed_paid = int(proposal.inputs.get("phase_out_months_paid") or 0)
+    length = (proposal.phase_out_months or 0) + assumed_paid
+    paid = inputs.months_between(running_since, effective) if running_since else 0
+    return max(0, length - paid)
+
+
 # ---------------------------------------------------------------- taking effect
 
 
 async def apply_effective(session: AsyncSession, actor: Actor, on: dt.date | None = None) -> ApplyResult:
     """Write approved decisions whose month has come into the households (audited, version
-    bump so sync sends the new amount), and cancel households whose phase-out has ended."""
+    bump so sync sends the new amount), and cancel households whose phase-out has ended while
+    it is still the decision in force."""
     day = on or today()
     if day > today():
         # the household's amount changes on the day the decision takes effect, not before
@@ -1132,15 +1174,20 @@ async def apply_effective(session: AsyncSession, actor: Actor, on: dt.date | Non
         )
     ).all()
     for household_id, proposal_id, until in running:
-        later = await session.scalar(
-            select(Proposal.id).where(
+        # The end applies only while the phase-out is the decision in force (as the roster
+        # reads it): a decision that took effect after it replaced it, whenever that was.
+        in_force = await session.scalar(
+            select(Proposal.id)
+            .where(
                 Proposal.household_id == household_id,
                 Proposal.state.in_([S.approved.value, S.effective.value]),
-                Proposal.effective_from > until,
+                Proposal.effective_from <= day,
             )
+            .order_by(Proposal.effective_from.desc(), Proposal.approved_at.desc())
+            .limit(1)
         )
         ending = await session.get(Household, household_id)
-        if later is not None or ending is None or ending.status != "active":
+        if in_force != proposal_id or ending is None or ending.status != "active":
             continue
         record(
             session,

@@ -51,6 +51,7 @@ from server.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFou
 from server.media.config import MediaConfig
 from server.media.models import Photo, Upload
 from server.planning.models import Visit
+from server.sync.changes import mark_changed
 
 __all__ = [
     "CHECKSUM_ALGORITHMS",
@@ -748,9 +749,15 @@ async def _record_photo(
     result: ProcessedImage,
     size: int,
 ) -> Photo:
-    """Create or complete the evidence record and flag a near duplicate from another household."""
-    visit = await session.get(Visit, upload.visit_id)
+    """Create or complete the evidence record and flag a near duplicate from another household.
+
+    The visit's row is locked first: a push changing its captures holds that lock while it
+    computes the visit's evidence status for the feed, so the two cannot both compute it from
+    what the other has not committed yet, and the last feed row always tells the truth.
+    """
+    visit = await session.get(Visit, upload.visit_id, with_for_update=True)
     assert visit is not None
+    mark_changed(session, visits=[visit.id])  # its evidence status in the feed
     photo = await session.scalar(select(Photo).where(Photo.visit_id == visit.id, Photo.sha256 == upload.sha256))
     if photo is None:
         # a second upload of the same photo may be completing at this very moment: insert only if

@@ -120,6 +120,8 @@ def run_import(args: argparse.Namespace, settings: Settings) -> None:
     if args.json:
         print(msgspec.json.encode(result).decode())
         return
+    for note in result.notes:
+        print(f"tidied: {note.path}: {note.action}: {note.detail}", file=sys.stderr)
     for error in result.errors:
         print(f"skipped: {error.path}: {error.reason}", file=sys.stderr)
     verb = "would be" if result.dry_run else "were"

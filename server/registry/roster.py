@@ -9,7 +9,10 @@ value, but must not differ. Income columns hold a member's monthly income of tha
 
 Reading never touches the database: :func:`read_roster` returns the households with their rows
 checked one by one (:class:`ParsedRoster`), or raises :class:`RosterFileError` when the file as
-a whole is unusable (too big, not CSV/XLSX, wrong columns, merged cells). Amounts become integer
+a whole is unusable (too big, not CSV/XLSX, wrong columns, merged cells that cannot be filled, a
+totals row that does not add up). What a county's printed roster adds around the data (a title
+row, full-width digits, merged household cells, a 合计 row) is tidied by
+:mod:`server.registry.roster_tidy` and reported in ``ParsedRoster.notes``. Amounts become integer
 fen through :class:`~decimal.Decimal`, never through float.
 """
 
@@ -20,6 +23,7 @@ import csv
 import datetime as dt
 import functools
 import io
+import itertools
 import operator
 import re
 import zipfile
@@ -41,9 +45,10 @@ from schemas.registry import (
     Sex,
     id_number_problem,
 )
-from schemas.roster import RosterError
+from schemas.roster import RosterError, RosterNote
 from server.db.batch import paused_gc
 from server.errors import DomainError
+from server.registry import roster_tidy as tidy
 
 __all__ = [
     "COLUMNS",
@@ -583,6 +588,8 @@ class ParsedRoster:
     headers: dict[str, str]
     """Canonical key → the header as written in the file (for error messages)."""
     error_cells: set[tuple[int, str]] = field(default_factory=set)
+    notes: list[RosterNote] = field(default_factory=list)
+    """What was tidied before checking (title rows, full-width characters, merges, totals)."""
 
     def error(self, row: int | None, key: str | None, reason: str, head: str | None = None) -> None:
         """Record a problem at ``row`` / column ``key`` (and mark the household invalid)."""
@@ -652,7 +659,28 @@ def _column_letter(index: int) -> str:
     return letters
 
 
-def _xlsx_rows(data: bytes, max_bytes: int) -> Iterator[list[Any]]:
+@dataclass(slots=True)
+class _Sheet:
+    """The first sheet of a workbook: its rows as written, its merged ranges, and (on demand)
+    the value a formula cell last computed, which Excel saves beside the formula."""
+
+    rows: list[list[Any]]
+    merges: list[str]
+    data: bytes
+
+    def saved_value(self, row: int, column: int) -> Any:
+        import openpyxl
+
+        workbook = openpyxl.load_workbook(io.BytesIO(self.data), read_only=True, data_only=True)
+        try:
+            for cells in workbook.worksheets[0].iter_rows(min_row=row, max_row=row, values_only=True):
+                return cells[column] if column < len(cells) else None
+            return None
+        finally:
+            workbook.close()
+
+
+def _xlsx_sheet(data: bytes, max_bytes: int) -> _Sheet:
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
 
@@ -673,21 +701,12 @@ def _xlsx_rows(data: bytes, max_bytes: int) -> Iterator[list[Any]]:
     try:
         sheet = workbook.worksheets[0]
         merged = _merged_ranges(archive, getattr(sheet, "_worksheet_path", ""))
-        if merged:
-            errors = [
-                RosterError(
-                    path=f"row {_ref_row(ref)} / {ref}",
-                    reason="merged cells are refused: unmerge them and fill every row",
-                    row=_ref_row(ref),
-                    column=ref,
-                )
-                for ref in merged[:100]
-            ]
-            raise RosterFileError(f"{len(merged)} merged cell range(s)", errors)
-        for row in sheet.iter_rows():
-            yield [_Formula(cell.value) if cell.data_type == "f" else cell.value for cell in row]
+        rows = [
+            [_Formula(cell.value) if cell.data_type == "f" else cell.value for cell in row] for row in sheet.iter_rows()
+        ]
     finally:
         workbook.close()
+    return _Sheet(rows, merged, data)
 
 
 def _merged_ranges(archive: zipfile.ZipFile, path: str) -> list[str]:
@@ -745,15 +764,14 @@ def read_roster_bytes(
         )
     with paused_gc():
         if data.startswith(b"PK\x03\x04"):
-            rows = _xlsx_rows(data, max_bytes)
-        elif filename.lower().endswith((".xlsx", ".xlsm", ".xls")):
+            sheet = _xlsx_sheet(data, max_bytes)
+            return _check_rows(iter(sheet.rows), max_rows, progress, sheet)
+        if filename.lower().endswith((".xlsx", ".xlsm", ".xls")):
             raise _file_error("not a readable XLSX file (save it as .xlsx or .csv)")
-        else:
-            rows = _csv_rows(data)
-        return _check_rows(rows, max_rows, progress)
+        return _check_rows(_csv_rows(data), max_rows, progress)
 
 
-def _headers(raw: list[Any]) -> tuple[dict[int, str], dict[str, str]]:
+def _headers(raw: list[Any], at: int) -> tuple[dict[int, str], dict[str, str]]:
     """Column index → key, and key → header as written. Unknown, duplicate, missing: refused."""
     problems: list[RosterError] = []
     index: dict[int, str] = {}
@@ -767,18 +785,18 @@ def _headers(raw: list[Any]) -> tuple[dict[int, str], dict[str, str]]:
         if key is None:
             problems.append(
                 RosterError(
-                    path=f"row 1 / {title}",
+                    path=f"row {at} / {title}",
                     reason=f"unknown column (column {letter}); see docs/roster.md for the headers",
-                    row=1,
+                    row=at,
                     column=title,
                 )
             )
         elif key in written:
             problems.append(
                 RosterError(
-                    path=f"row 1 / {title}",
+                    path=f"row {at} / {title}",
                     reason=f"column given twice (column {letter}, also '{written[key]}')",
-                    row=1,
+                    row=at,
                     column=title,
                 )
             )
@@ -789,9 +807,9 @@ def _headers(raw: list[Any]) -> tuple[dict[int, str], dict[str, str]]:
         if column.required and column.key not in written:
             problems.append(
                 RosterError(
-                    path=f"row 1 / {column.zh}",
+                    path=f"row {at} / {column.zh}",
                     reason=f"required column missing ({column.zh} or {column.key})",
-                    row=1,
+                    row=at,
                     column=column.zh,
                 )
             )
@@ -828,31 +846,41 @@ def _parse_cell(column: RosterColumn, cell: Any) -> Any:
         return _Err(str(exc))
 
 
-def _parse_column(column: RosterColumn, cells: Sequence[Any]) -> tuple[list[Any], bool]:
+def _parse_column(column: RosterColumn, cells: Sequence[Any]) -> tuple[list[Any], bool, set[Any]]:
     """Each distinct cell value is parsed once; the column maps through that table (C speed).
 
-    Also says whether any cell needs a report (a bad value, or a blank one in a required column).
+    Also says whether any cell needs a report (a bad value, or a blank one in a required column),
+    and which distinct values had full-width characters normalised (NFKC) before parsing.
     """
-    table = {cell: _parse_cell(column, cell) for cell in set(cells)}
+    distinct = set(cells)
+    if column.key in tidy.FREE_TEXT:
+        table = {cell: _parse_cell(column, cell) for cell in distinct}
+        changed: set[Any] = set()
+    else:
+        table = {cell: _parse_cell(column, tidy.nfkc(cell)) for cell in distinct}
+        changed = {cell for cell in distinct if tidy.nfkc(cell) != cell}
     required = column.required and (column.scope != "household" or column.key == "head_id_number")
     suspect = any(v.__class__ is _Err or (required and v is _BLANK) for v in table.values())
-    return list(map(table.__getitem__, cells)), suspect
+    return list(map(table.__getitem__, cells)), suspect, changed
 
 
 def _data_rows(
     rows: Iterator[list[Any]], max_rows: int, progress: Callable[[int], None] | None
-) -> tuple[list[Any], list[list[Any]], list[int]]:
-    """The header and the non-empty data rows with their spreadsheet row numbers."""
-    header: list[Any] | None = None
-    for raw in rows:
-        if any(not _is_blank(c) for c in raw):
-            header = raw
-        break
-    if header is None:
-        raise _file_error("the first row must be the header (the file is empty or starts with an empty row)")
+) -> tuple[list[Any], int, list[list[Any]], list[int], list[RosterNote]]:
+    """The header, its row number, the non-empty data rows with their spreadsheet row numbers,
+    and notes for the title rows skipped above the header (found among the first rows)."""
+    lead = list(itertools.islice(rows, tidy.HEADER_SEARCH_ROWS))
+    found = tidy.find_header(lead, lambda text: _HEADERS.get(_header_key(text)))
+    if found is None:
+        if not lead or all(_is_blank(c) for c in lead[0]):
+            raise _file_error("no header row in the first rows (the file is empty or starts with empty rows)")
+        found = (0, [])
+    at, notes = found
+    header = lead[at]
+    rows = itertools.chain(lead[at + 1 :], rows)
     data: list[list[Any]] = []
     numbers: list[int] = []
-    row_number = 1
+    row_number = at + 1
     for raw in rows:
         row_number += 1
         if row_number % 5000 == 0 and progress:
@@ -873,13 +901,16 @@ def _data_rows(
         progress(row_number % 5000)
     if not data:
         raise _file_error("no data rows below the header")
-    return header, data, numbers
+    return header, at + 1, data, numbers, notes
 
 
-def _check_rows(rows: Iterator[list[Any]], max_rows: int, progress: Callable[[int], None] | None) -> ParsedRoster:
-    header, data, numbers = _data_rows(rows, max_rows, progress)
-    index, written = _headers(header)
-    roster = ParsedRoster({}, [], set(), set(), len(data), frozenset(written), written)
+def _check_rows(
+    rows: Iterator[list[Any]], max_rows: int, progress: Callable[[int], None] | None, sheet: _Sheet | None = None
+) -> ParsedRoster:
+    header, header_row, data, numbers, notes = _data_rows(rows, max_rows, progress)
+    index, written = _headers(header, header_row)
+    notes += _tidy_rows(data, numbers, header_row, index, written, sheet)
+    roster = ParsedRoster({}, [], set(), set(), len(data), frozenset(written), written, notes=notes)
     width = len(header)
     for j, raw in enumerate(data):
         if len(raw) < width:
@@ -890,9 +921,19 @@ def _check_rows(rows: Iterator[list[Any]], max_rows: int, progress: Callable[[in
     parsed: dict[str, list[Any]] = {}
     suspects: list[str] = []
     for i, key in index.items():
-        parsed[key], suspect = _parse_column(_BY_KEY[key], cells[i])
+        parsed[key], suspect, changed = _parse_column(_BY_KEY[key], cells[i])
         if suspect:
             suspects.append(key)
+        if changed:
+            where = [numbers[j] for j, cell in enumerate(cells[i]) if cell in changed]
+            shown = ", ".join(map(str, where[:10])) + (" …" if len(where) > 10 else "")
+            roster.notes.append(
+                RosterNote(
+                    path=f"{written[key]}",
+                    action="normalised",
+                    detail=f"full-width characters made ASCII in {len(where)} cell(s): rows {shown}",
+                )
+            )
     heads = parsed["head_id_number"]
     ids = parsed["id_number"]
     problems: list[tuple[int, str, str]] = []
@@ -913,6 +954,39 @@ def _check_rows(rows: Iterator[list[Any]], max_rows: int, progress: Callable[[in
     _check_household_columns(roster, parsed, numbers)
     del ids
     return roster
+
+
+_HOUSEHOLD_KEYS = frozenset(c.key for c in COLUMNS if c.scope == "household")
+_AMOUNT_KEYS = frozenset(c.key for c in COLUMNS if c.parse is _fen)
+
+
+def _tidy_rows(
+    data: list[list[Any]],
+    numbers: list[int],
+    header_row: int,
+    index: dict[int, str],
+    written: dict[str, str],
+    sheet: _Sheet | None,
+) -> list[RosterNote]:
+    """Merged household cells filled down and a totals row checked and dropped (in place);
+    a merge that cannot be filled or a totals row that does not add up refuses the file."""
+    merges = [tidy.parse_merge(ref) for ref in sheet.merges] if sheet else []
+    fills, notes, refused = tidy.split_merges(merges, header_row, index, _HOUSEHOLD_KEYS)
+    if refused:
+        raise RosterFileError(f"{len(refused)} merged cell range(s)", refused[:100])
+    key_index = next((i for i, key in index.items() if key == "head_id_number"), None)
+    if data and tidy.totals_row(data[-1], key_index):
+        totals, row = data.pop(), numbers.pop()
+        amounts = {i: key for i, key in index.items() if key in _AMOUNT_KEYS}
+        saved = (lambda column: sheet.saved_value(row, column)) if sheet else None
+        totals_notes, wrong = tidy.check_totals(totals, row, data, amounts, _fen, written, saved)
+        if wrong:
+            raise RosterFileError(f"{len(wrong)} total(s) in the totals row do not add up", wrong)
+        if not data:
+            raise _file_error("no data rows below the header")
+        notes += totals_notes
+    tidy.fill_merges(data, numbers, fills)
+    return notes
 
 
 def _build_households(roster: ParsedRoster, parsed: dict[str, list[Any]], numbers: list[int]) -> None:

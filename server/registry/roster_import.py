@@ -238,6 +238,26 @@ def _check_places(roster: ParsedRoster, stored: _Stored, scope: frozenset[int] |
             roster.error(row, "residence", "required: the area has no urban/rural setting", head)
 
 
+def _status_after(household: RosterHousehold, columns: frozenset[str], existing: dict[str, Any] | None) -> str:
+    """The household's status once imported: the file's (empty = the default), else the stored one."""
+    if "status" in columns:
+        return str(household.fields.get("status", _HOUSEHOLD_DEFAULTS["status"]))
+    return str(existing["status"]) if existing is not None else _HOUSEHOLD_DEFAULTS["status"]
+
+
+def _check_amounts(roster: ParsedRoster, stored: _Stored) -> None:
+    """An empty 月保障金 cell on an active household is an error: it would read as 0 and stop the
+    household's payment without any decision behind it."""
+    if "benefit_amount" not in roster.columns:
+        return
+    for head, household in roster.households.items():
+        row = household.head_row
+        if head in roster.invalid or row is None or "benefit_amount" in household.fields:
+            continue
+        if _status_after(household, roster.columns, stored.households.get(head)) == "active":
+            roster.error(row, "benefit_amount", "empty for an active household: write its monthly amount", head)
+
+
 def _check_people(roster: ParsedRoster, stored: _Stored, codes: dict[uuid.UUID, str]) -> bool:
     """A person stored in a household the file does not (validly) cover cannot be taken from it."""
     covered = {
@@ -540,6 +560,7 @@ async def _import(
         await session.execute(text(f"PRAGMA cache_size = -{_SQLITE_CACHE_KIB}"))
     stored = await _load(session, roster)
     _check_places(roster, stored, scope)
+    _check_amounts(roster, stored)
     codes = await _resolve_codes(session, roster, stored)
     other_codes = await _household_codes(session, stored, roster)
     while _check_people(roster, stored, other_codes):
@@ -574,6 +595,7 @@ async def _import(
         members_removed=members_removed,
         skipped_households=len(roster.invalid),
         skipped_rows=roster.skipped_rows,
+        notes=roster.notes,
         error_count=len(errors),
         errors=list(errors[:MAX_ERRORS_LISTED]),
         dry_run=dry_run,

@@ -18,6 +18,10 @@ sequence order, so a reader that has seen sequence ``n`` has seen every change b
 :func:`rows_locked`) computes its visit and capture rows before taking the counter's lock, so the
 section every writer passes through in turn is only the numbering, the insert and the commit.
 
+A visit's feed item carries its evidence status (the photos its captures refer to that are not
+stored yet): a capture whose photo references change marks its visit changed here, and the media
+area marks it when a photo is stored, so a tablet pulls the new list (ARCHITECTURE rule 6).
+
 Writes that bypass the ORM (``session.execute(update(Visit)…)``) must call :func:`mark_changed` themselves.
 """
 
@@ -36,9 +40,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, UOWTransaction
 
 from schemas.auth import Role
+from schemas.media import PhotoStatus
 from schemas.sync import FeedItem, HouseholdItem, IncomeLine, ItemKind, MemberItem, VisitItem
 from server.auth.models import User
 from server.db.base import core_table, utcnow
+from server.media.models import Photo
 from server.planning.models import Visit
 from server.registry.masking import mask_id_number, sees_full_id_number
 from server.registry.models import Household, IncomeItem, Member
@@ -154,6 +160,17 @@ def _after_flush(session: Session, _context: UOWTransaction) -> None:
             dirty.households.update(h for h in (*history.added, *history.deleted, *history.unchanged) if h)
         elif isinstance(obj, CaptureRecord):
             dirty.captures.add(obj.id)
+            if _photos_changed(obj):
+                # the visit's evidence status is part of its feed item: its tablets pull the new list
+                dirty.visits.add(obj.visit_id)
+
+
+def _photos_changed(capture: CaptureRecord) -> bool:
+    history = inspect(capture).attrs["photo_hashes"].history
+    if not history.added:
+        return False
+    before = {sha for hashes in history.deleted for sha in hashes or []}
+    return {sha for hashes in history.added for sha in hashes or []} != before
 
 
 def _before_commit(session: Session) -> None:
@@ -216,7 +233,7 @@ def _removal_reason(state: str | None) -> str:
     return "reassigned" if state in ACTIVE_STATES else "out_of_scope"
 
 
-def visit_item(v: Any) -> VisitItem:
+def visit_item(v: Any, missing_photos: Iterable[str] = ()) -> VisitItem:
     """The visit as the tablet holds it (the feed payload and the review answer both use this)."""
     return VisitItem(
         id=v.id,
@@ -233,11 +250,33 @@ def visit_item(v: Any) -> VisitItem:
         route_order=v.route_order,
         return_comment=v.return_comment,
         route_leg_m=v.route_leg_m,
+        missing_photos=sorted(missing_photos),
     )
 
 
-def visit_payload(v: Any) -> bytes:
-    return _json.encode(visit_item(v))
+def visit_payload(v: Any, missing_photos: Iterable[str] = ()) -> bytes:
+    return _json.encode(visit_item(v, missing_photos))
+
+
+def missing_photos(session: Session, visit_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, set[str]]:
+    """Per visit, the photo hashes its captures refer to that are not stored (the evidence status).
+
+    The same rule as :func:`server.sync.evidence.evidence_for`, in the feed's synchronous session.
+    """
+    ids = set(visit_ids)
+    out: dict[uuid.UUID, set[str]] = {v: set() for v in ids}
+    if not ids:
+        return out
+    for visit_id, hashes in session.execute(
+        select(CaptureRecord.visit_id, CaptureRecord.photo_hashes).where(CaptureRecord.visit_id.in_(ids))
+    ):
+        out[visit_id].update(hashes or [])
+    stored = session.execute(
+        select(Photo.visit_id, Photo.sha256).where(Photo.visit_id.in_(ids), Photo.status == PhotoStatus.stored.value)
+    )
+    for visit_id, sha in stored:
+        out[visit_id].discard(sha)
+    return out
 
 
 def capture_payload(c: Any) -> bytes:
@@ -400,6 +439,7 @@ def _visit_rows(
     live_visits = _live_rows(session, "visit", dirty.visits)
     households: set[uuid.UUID] = set(dirty.households)
     moved: set[uuid.UUID] = set()  # visits whose audience changed: their households and captures follow
+    missing = missing_photos(session, (vid for vid in dirty.visits if audience.get(vid)))
     for vid in dirty.visits:
         v = visits.get(vid)
         target = audience.get(vid, set())
@@ -410,7 +450,7 @@ def _visit_rows(
             if household_id:
                 households.add(household_id)
         if target and v is not None:
-            payload = visit_payload(v)
+            payload = visit_payload(v, missing[vid])
             rows.extend(_Row(user, "visit", vid, v.version, household_id, vid, payload=payload) for user in target)
         for user in set(live) - target:
             reason = _removal_reason(v.state if v else "cancelled")

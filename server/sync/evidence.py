@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schemas.capture import Capture
+from schemas.capture import Capture, capture_photo_refs
 from schemas.media import PhotoKind, PhotoStatus
 from schemas.sync import EvidenceStatus
 from server.auth.identity import Actor
@@ -29,16 +29,7 @@ __all__ = ["evidence_for", "photo_refs", "register_photos"]
 
 def photo_refs(form: Capture) -> dict[str, PhotoKind]:
     """Every photo a capture refers to, with what it shows."""
-    refs = {p.sha256: p.kind for p in form.photos}
-    for income in form.incomes:
-        for sha in income.evidence:
-            refs.setdefault(sha, PhotoKind.income_proof)
-    for deduction in form.deductions:
-        for sha in deduction.evidence:
-            refs.setdefault(sha, PhotoKind.document)
-    if form.head_signature:
-        refs.setdefault(form.head_signature, PhotoKind.signature)
-    return refs
+    return capture_photo_refs(form)
 
 
 async def register_photos(

@@ -95,12 +95,13 @@ async def visit_review(session: AsyncSession, user: CurrentUser, visit_id: uuid.
         .order_by(ConflictRecord.id)
     )
     evidence = await evidence_for(session, [visit.id])
+    missing = evidence[0].missing if evidence else []
     skews = [c.clock_offset_ms for c in captures if c.clock_skew and c.clock_offset_ms is not None]
     return VisitReview(
-        visit=visit_item(visit),
+        visit=visit_item(visit, missing),
         captures=[capture_item(c) for c in captures],
         conflicts=[conflict_read(c) for c in conflicts.all()],
-        missing_photos=evidence[0].missing if evidence else [],
+        missing_photos=missing,
         clock_skew_ms=max(skews, key=abs) if skews else None,
     )
 

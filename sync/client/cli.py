@@ -5,9 +5,12 @@
     recheck device … visits [--day 2026-12-01 | --all]
     recheck device … capture VISIT_ID form.json [--submit]
     recheck device … push
+    recheck device … upload PHOTO_OR_FOLDER… [--chunk-size BYTES]
     recheck device … status
 
-The form file holds a :class:`schemas.capture.Capture` as JSON (any subset of its fields).
+The form file holds a :class:`schemas.capture.Capture` as JSON (any subset of its fields); its
+photos are named by SHA-256 (``sha256sum``), and ``upload`` sends the files whose hash a capture
+refers to, by tus, resuming an upload cut off earlier (run it again without files to continue).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import msgspec
 from schemas.capture import Capture
 from sync.client.client import DeviceClient, LoginRequired
 from sync.client.transport import Refused, Unreachable
+from sync.client.upload import CHUNK_SIZE
 
 __all__ = ["add_arguments", "run"]
 
@@ -47,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     capture.add_argument("form", type=Path)
     capture.add_argument("--submit", action="store_true", help="hand the capture in for review")
     sub.add_parser("push", help="upload the outbox")
+    upload = sub.add_parser("upload", help="upload the photos the captures refer to (tus, resumable)")
+    upload.add_argument("paths", nargs="*", type=Path, help="photo files or folders (none: continue open uploads)")
+    upload.add_argument("--chunk-size", type=int, default=CHUNK_SIZE, help="bytes per PATCH request")
     sub.add_parser("sync", help="push, then pull")
     sub.add_parser("status", help="show what is held, queued and missing")
 
@@ -90,6 +97,18 @@ def _capture(client: DeviceClient, args: argparse.Namespace) -> None:
     _print({"capture_id": capture_id or client.capture_for(args.visit_id), "queued": capture_id is not None})
 
 
+def _upload(client: DeviceClient, args: argparse.Namespace) -> None:
+    for path in args.paths:
+        if not path.exists():
+            raise SystemExit(f"{path}: no such file or folder")
+    if args.chunk_size < 1:
+        raise SystemExit("--chunk-size must be at least 1 byte")
+    summary = client.upload_photos(args.paths, chunk_size=args.chunk_size)
+    _print(vars(summary))
+    if summary.unfinished:
+        raise SystemExit(f"{len(summary.unfinished)} photo(s) not finished: run `upload` again to resume them")
+
+
 def run(args: argparse.Namespace, _settings: object = None) -> None:
     """Run one ``recheck device`` action."""
     Path(args.store).parent.mkdir(parents=True, exist_ok=True)
@@ -108,6 +127,8 @@ def run(args: argparse.Namespace, _settings: object = None) -> None:
         elif args.action == "push":
             summary = client.push()
             _print({**vars(summary), "rejected_items": _rejections(client)})
+        elif args.action == "upload":
+            _upload(client, args)
         elif args.action == "sync":
             pushed, pulled = client.sync()
             _print({"push": vars(pushed), "pull": vars(pulled)})

@@ -11,6 +11,8 @@ and simply run again:
 - **push** sends outbox items in order, in batches; an item leaves the outbox only with its
   receipt; a rejected item is parked (with the server's reasons) and never blocks the others.
   A batch whose answer was lost is simply sent again: the server answers ``duplicate``.
+- each visit pulled carries its evidence status (photos the server still lacks), which replaces
+  the one from the last push answer: an upload completed since is no longer listed as missing.
 - drafts show the server's merged capture with the unsent edits on top, so a supervisor's
   correction arrives without wiping what the worker typed since.
 """
@@ -21,7 +23,7 @@ import datetime as dt
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,7 @@ from schemas.sync import (
 )
 from sync.client.store import Store
 from sync.client.transport import Backoff, Refused, Transport
+from sync.client.upload import CHUNK_SIZE, PhotoUploader, UploadSummary
 from sync.codec import PushEnvelope
 
 __all__ = ["DeviceClient", "LoginRequired", "PullSummary", "PushSummary", "VisitView"]
@@ -252,6 +255,8 @@ class DeviceClient:
                         self.store.put_items(upserts)
                         upserts = []
                     self.store.remove_item(kind, item_id)
+                    if kind == ItemKind.visit.value:
+                        self.store.set_evidence(item_id, [])
                     summary.removals += 1
                     if item.reason == "repair":
                         summary.repairs += 1
@@ -262,6 +267,9 @@ class DeviceClient:
                 if self.transport.msgpack:
                     data = msgspec.json.encode(msgspec.msgpack.decode(data))
                 upserts.append((kind, item_id, item.version, data))
+                if kind == ItemKind.visit.value:
+                    # the feed's evidence status is newer than the last push answer's
+                    self.store.set_evidence(item_id, msgspec.json.decode(data, type=VisitItem).missing_photos)
                 summary.upserts += 1
                 if kind == ItemKind.capture.value:
                     touched_captures.add(item_id)
@@ -435,6 +443,13 @@ class DeviceClient:
                 self.store.set("last_push_at", at)
         return summary
 
+    # ---------------------------------------------------------------- photos
+
+    def upload_photos(self, paths: Iterable[Path] = (), *, chunk_size: int = CHUNK_SIZE) -> UploadSummary:
+        """Upload the photos the captures refer to from ``paths``, and continue open uploads (tus)."""
+        self._require_login()
+        return PhotoUploader(self, chunk_size=chunk_size).upload(paths)
+
     def sync(self) -> tuple[PushSummary, PullSummary]:
         """Push what was captured, then pull what changed."""
         return self.push(), self.pull()
@@ -456,4 +471,5 @@ class DeviceClient:
             "last_push_at": self.store.get("last_push_at"),
             "clock_offset_ms": int(self.store.get("clock_offset_ms", "0") or 0),
             "photos_missing": sum(len(v) for v in self.store.evidence().values()),
+            "uploads_open": len(self.store.uploads("open")),
         }

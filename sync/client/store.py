@@ -12,7 +12,9 @@ Tables:
 - ``drafts`` — the worker's view of each capture: the server's version plus unsent edits;
 - ``outbox`` — mutations not yet acknowledged, in the order they were made;
 - ``receipts`` — the server's answer for each acknowledged mutation (kept for display);
-- ``evidence`` — per visit, photo hashes the server still lacks.
+- ``evidence`` — per visit, photo hashes the server still lacks;
+- ``uploads`` — per visit and photo: the file it is read from and the tus upload's URL, kept
+  so an upload cut off (or a client killed) resumes from the server's offset.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import msgspec
 
 from sync.digest import digest
 
-__all__ = ["OutboxItem", "Store"]
+__all__ = ["OutboxItem", "PhotoUpload", "Store"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -53,6 +55,11 @@ CREATE TABLE IF NOT EXISTS receipts (
     mutation_id TEXT PRIMARY KEY, status TEXT NOT NULL, result BLOB NOT NULL, at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS evidence (visit_id TEXT PRIMARY KEY, missing TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS uploads (
+    visit_id TEXT NOT NULL, sha256 TEXT NOT NULL, path TEXT NOT NULL, length INTEGER NOT NULL,
+    url TEXT, state TEXT NOT NULL DEFAULT 'open', detail TEXT,
+    PRIMARY KEY (visit_id, sha256)
+);
 """
 
 
@@ -64,6 +71,18 @@ class OutboxItem(msgspec.Struct, frozen=True):
     body: bytes
     state: str
     attempts: int
+
+
+class PhotoUpload(msgspec.Struct, frozen=True):
+    """One photo to upload: ``state`` is ``open``, ``stored`` or ``refused`` (``detail`` says why)."""
+
+    visit_id: str
+    sha256: str
+    path: str
+    length: int
+    url: str | None
+    state: str
+    detail: str | None
 
 
 class Store:
@@ -264,6 +283,30 @@ class Store:
     def evidence(self) -> dict[str, list[str]]:
         rows = self._db.execute("SELECT visit_id, missing FROM evidence").fetchall()
         return {r[0]: msgspec.json.decode(r[1]) for r in rows}
+
+    # ---------------------------------------------------------------- uploads
+
+    def upload(self, visit_id: str, sha256: str) -> PhotoUpload | None:
+        row = self._db.execute(
+            "SELECT visit_id, sha256, path, length, url, state, detail FROM uploads WHERE visit_id = ? AND sha256 = ?",
+            (visit_id, sha256),
+        ).fetchone()
+        return PhotoUpload(*row) if row else None
+
+    def uploads(self, state: str | None = None) -> list[PhotoUpload]:
+        query = "SELECT visit_id, sha256, path, length, url, state, detail FROM uploads"
+        rows = self._db.execute(
+            query + (" WHERE state = ?" if state else "") + " ORDER BY visit_id, sha256", (state,) if state else ()
+        ).fetchall()
+        return [PhotoUpload(*r) for r in rows]
+
+    def put_upload(self, upload: PhotoUpload) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO uploads (visit_id, sha256, path, length, url, state, detail)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (upload.visit_id, upload.sha256, upload.path, upload.length, upload.url, upload.state, upload.detail),
+            )
 
     def raw(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Read-only access for status displays and tests."""

@@ -480,7 +480,7 @@ class Fleet:
             form = Capture(
                 outcome=Outcome.completed,
                 members=[
-                    MemberStatus(member_id=m.id, present=True, has_income=m.id in earners)
+                    MemberStatus(member_id=m.id, present=True, no_income=m.id not in earners)
                     for m in view.household.members
                 ],
                 incomes=incomes,

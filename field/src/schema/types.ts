@@ -374,6 +374,7 @@ export interface VisitItem {
   route_order?: number | null;
   return_comment?: string | null;
   route_leg_m?: number | null;
+  missing_photos?: string[];
 }
 /**
  * A household with its current members and incomes (ID numbers masked for workers).
@@ -498,8 +499,8 @@ export interface MemberStatus {
   employer?: string | null;
   welfare_labour_days?: number;
   job_referrals_refused?: number;
-  has_income?: boolean | null;
   note?: string | null;
+  no_income?: boolean;
 }
 /**
  * A person who joined the household (birth, marriage, moving in); ``member_id`` is device-made.

@@ -76,7 +76,7 @@ export interface Receipt {
   at: string;
 }
 
-/** Per visit, the photo hashes the server still lacks (from the last push's evidence status). */
+/** Per visit, the photo hashes the server still lacks (from the last push answer or the visit pulled since). */
 export interface Evidence {
   visit_id: string;
   missing: string[];

@@ -11,6 +11,7 @@ import type {
   MutationResult,
   PullResponse,
   ReferenceData,
+  VisitItem,
 } from "../schema/types";
 import { type FieldError, validateMutation } from "../schema";
 import { digest, type HeldEntry } from "./digest";
@@ -110,13 +111,14 @@ export interface PageSummary {
  */
 export async function applyPage(db: FieldDB, page: PullResponse, at: string = nowIso()): Promise<PageSummary> {
   const summary: PageSummary = { upserts: 0, removals: 0, repairs: 0 };
-  const tables = [db.visits, db.households, db.captures, db.drafts, db.outbox, db.meta];
+  const tables = [db.visits, db.households, db.captures, db.drafts, db.outbox, db.evidence, db.meta];
   await db.transaction("rw", tables, async () => {
     const captures = new Map<string, boolean>(); // id -> removed
     for (const item of page.items) {
       const table = tableFor(db, item.kind);
       if (item.removed) {
         await table.delete(item.id);
+        if (item.kind === "visit") await db.evidence.delete(item.id);
         summary.removals += 1;
         if (item.reason === "repair") summary.repairs += 1;
         if (item.kind === "capture") captures.set(item.id, true);
@@ -124,6 +126,12 @@ export async function applyPage(db: FieldDB, page: PullResponse, at: string = no
       }
       // the server sends the record as a pre-encoded document; JSON answers embed it as is
       await table.put({ id: item.id, version: item.version ?? 0, data: (item.data ?? {}) as never });
+      if (item.kind === "visit") {
+        // the visit's evidence status in the feed is newer than the last push answer's
+        const missing = (item.data as VisitItem | undefined)?.missing_photos ?? [];
+        if (missing.length) await db.evidence.put({ visit_id: item.id, missing });
+        else await db.evidence.delete(item.id);
+      }
       summary.upserts += 1;
       if (item.kind === "capture" && !captures.get(item.id)) captures.set(item.id, false);
     }
@@ -301,6 +309,8 @@ export async function saveDraft(db: FieldDB, visitId: string, form: Capture, cap
  * Record the capture form of a visit into the outbox: only the fields that changed since what was
  * last recorded, validated against the server's schema first (an invalid form is refused here, with
  * the field paths, and nothing is queued). The draft and its outbox item are one transaction.
+ * Recording again after the server refused an edit of this capture replaces the refused items: the
+ * new mutation carries every field that differs from the server's capture, the refused ones too.
  * Returns the capture id, or ``null`` if nothing changed and nothing was submitted.
  */
 export async function recordCapture(
@@ -314,10 +324,27 @@ export async function recordCapture(
     const id = options.captureId ?? (await captureFor(db, visitId)) ?? uuid4();
     const existing = await db.drafts.get(id);
     const server = await db.captures.get(id);
-    const recorded = existing?.recorded ?? fullForm(server?.data.form);
+    const refused = (await db.outbox.where("entity_id").equals(id).toArray()).filter((r) => r.state === "rejected");
+    let recorded = existing?.recorded ?? fullForm(server?.data.form);
+    let submitted = existing?.submitted ?? false;
+    if (refused.length) {
+      // what the server refused is not on the server: this record replaces it, so it is measured
+      // against the server's capture and the edits still on their way, never against the refusal
+      recorded = fullForm(server?.data.form);
+      submitted = Boolean(server?.data.submitted_at);
+      for (const item of await pendingFor(db, id)) {
+        const body = item.body as CaptureMutation;
+        recorded = fullForm({ ...recorded, ...(body.fields ?? {}) } as Capture);
+        submitted ||= Boolean(body.submit);
+      }
+    }
     const next = fullForm(form);
     const fields = changedFields(recorded, next);
-    if (!Object.keys(fields).length && !submit) return null;
+    for (const item of refused) await db.outbox.delete(item.n!);
+    if (!Object.keys(fields).length && !submit) {
+      if (refused.length) await db.drafts.update(id, { recorded: next, submitted });
+      return null;
+    }
     const at = nowIso();
     const mutation: CaptureMutation = {
       entity: "capture",
@@ -338,7 +365,7 @@ export async function recordCapture(
       form: next,
       recorded: next,
       updated_at: at,
-      submitted: (existing?.submitted ?? false) || submit,
+      submitted: submitted || submit,
     });
     await db.outbox.add({
       mutation_id: mutation.mutation_id,

@@ -31,8 +31,8 @@ def test_accepting_a_completed_capture_makes_the_proposal(live: LiveServer) -> N
     capture = {
         "outcome": "completed",
         "members": [
-            {"member_id": ids[0], "has_income": False},
-            {"member_id": ids[1], "present": True, "employment": "employed", "has_income": True},
+            {"member_id": ids[0], "no_income": True},
+            {"member_id": ids[1], "present": True, "employment": "employed"},
         ],
         "incomes": [
             {"id": str(uuid.uuid4()), "kind": "wages", "monthly_amount": 125000, "member_id": ids[1]},
@@ -115,8 +115,8 @@ def test_deductions_and_refused_job_referrals_from_the_capture(live: LiveServer)
     capture = {
         "outcome": "completed",
         "members": [
-            {"member_id": ids[0], "has_income": False},
-            {"member_id": ids[1], "present": True, "health": "seriously_ill", "has_income": False},
+            {"member_id": ids[0], "no_income": True},
+            {"member_id": ids[1], "present": True, "health": "seriously_ill", "no_income": True},
         ],
         "incomes": [{"id": str(uuid.uuid4()), "kind": "business", "monthly_amount": 100000}],
         "deductions": [
@@ -136,8 +136,8 @@ def test_deductions_and_refused_job_referrals_from_the_capture(live: LiveServer)
     capture = {
         "outcome": "completed",
         "members": [
-            {"member_id": ids[0], "has_income": False},
-            {"member_id": ids[1], "present": True, "job_referrals_refused": 3, "has_income": False},
+            {"member_id": ids[0], "no_income": True},
+            {"member_id": ids[1], "present": True, "job_referrals_refused": 3, "no_income": True},
         ],
         "incomes": [{"id": str(uuid.uuid4()), "kind": "business", "monthly_amount": 60000}],
     }
@@ -174,12 +174,12 @@ def test_a_completed_capture_without_income_answers_is_never_read_as_no_income(l
     assert str(ids[0]) in skipped[0]["reason"]
 
     # one member answered, two not: still unknown
-    partly = {"outcome": "completed", "members": [{"member_id": ids[0], "has_income": False}]}
+    partly = {"outcome": "completed", "members": [{"member_id": ids[0], "no_income": True}]}
     accept_via_sync(live, submitted_visit(live, household, partly, reason="follow_up"))
     with live.as_user("sup1") as c:
         assert ok(c.get("/decisions/proposals", params={"household_id": household["id"]})) == []
 
-    none = {"outcome": "completed", "members": [{"member_id": m, "has_income": False} for m in ids]}
+    none = {"outcome": "completed", "members": [{"member_id": m, "no_income": True} for m in ids]}
     accept_via_sync(live, submitted_visit(live, household, none, reason="follow_up"))
     proposal = proposal_of(live, household)
     assert proposal["per_capita_income"] == 0

@@ -25,6 +25,7 @@ HEAD = make_id_number("520111", dt.date(1970, 1, 2), 11)
 WIFE = make_id_number("520111", dt.date(1972, 3, 4), 22)
 SON = make_id_number("520111", dt.date(2005, 5, 6), 31)
 HEAD2 = make_id_number("520111", dt.date(1950, 7, 8), 41)
+NEWCOMER = make_id_number("520111", dt.date(1960, 9, 10), 51)
 ZH = ["户主身份证号", "区划代码", "保障类别", "月保障金(元)", "姓名", "与户主关系", "身份证号", "工资性收入(元/月)"]
 EN = ["head_id_number", "area_code", "category", "benefit_amount", "name", "relation", "id_number", "income_wages"]
 LIMITS = {"max_bytes": 10_000_000, "max_rows": 10_000}
@@ -171,11 +172,16 @@ def test_wrong_columns_are_refused() -> None:
     assert "twice" in twice.value.errors[0].reason
 
 
-def test_merged_cells_are_refused() -> None:
-    with pytest.raises(RosterFileError) as merged:
-        read(xlsx_bytes(ZH, rows(), merge="B2:B3"), "roster.xlsx")
-    assert merged.value.errors[0].path == "row 2 / B2:B3"
-    assert "merged" in merged.value.errors[0].reason
+def test_merged_cells_that_cannot_be_filled_are_refused() -> None:
+    # a member's column (姓名) merged down, and a household's cells merged across columns
+    with pytest.raises(RosterFileError) as member:
+        read(xlsx_bytes(ZH, rows(), merge="E2:E3"), "roster.xlsx")
+    assert member.value.errors[0].path == "row 2 / E2:E3"
+    assert "member" in member.value.errors[0].reason
+    with pytest.raises(RosterFileError) as across:
+        read(xlsx_bytes(ZH, rows(), merge="B2:C2"), "roster.xlsx")
+    assert across.value.errors[0].path == "row 2 / B2:C2"
+    assert "merged" in across.value.errors[0].reason
 
 
 def test_formulas_are_refused() -> None:
@@ -196,7 +202,8 @@ def test_empty_rows_are_skipped_but_empty_files_refused() -> None:
     assert roster.errors == []
     assert roster.rows == 4
     assert roster.households[HEAD].rows == [2, 4, 6]
-    for empty in [b"", csv_bytes(ZH, []), csv_bytes(ZH, [["", "", ""]]), b"\n" + csv_bytes(ZH, rows())]:
+    assert read(b"\n" + csv_bytes(ZH, rows())).households[HEAD].rows == [3, 4, 5]  # the header is on row 2
+    for empty in [b"", b"\n\n", csv_bytes(ZH, []), csv_bytes(ZH, [["", "", ""]])]:
         with pytest.raises(RosterFileError) as refused:
             read(empty)
         assert refused.value.status == 422
@@ -323,6 +330,29 @@ def test_one_bad_row_writes_nothing_unless_skip_invalid(db: Db) -> None:
     partial = db.run(csv_bytes(ZH, data), skip_invalid=True)
     assert (partial.created, partial.skipped_households, partial.skipped_rows, partial.error_count) == (1, 0, 1, 2)
     assert db.counts()[:2] == (1, 3)
+
+
+def test_an_empty_amount_on_an_active_household_is_an_error_naming_the_row(db: Db) -> None:
+    db.run(csv_bytes(ZH, rows()))
+    before = db.counts()
+    data = rows(benefit="")  # the family's head row: its 月保障金 cell left empty
+    with pytest.raises(RosterFileError) as refused:
+        db.run(csv_bytes(ZH, data))
+    assert [(e.row, e.column, e.path) for e in refused.value.errors] == [(2, "月保障金(元)", "row 2 / 月保障金(元)")]
+    assert "active household" in refused.value.errors[0].reason
+    assert db.counts() == before
+    [(benefit, status)] = db.query(
+        select(Household.benefit_amount, Household.status).where(Household.head_id_number == HEAD)
+    )
+    assert (benefit, status) == (78050, "active")
+    # a new household is held to the same rule; a cancelled one may leave the cell empty
+    with pytest.raises(RosterFileError) as new:
+        db.run(csv_bytes(ZH, [[NEWCOMER, "T1-b", "三无", "", "赵六", "户主", NEWCOMER, ""]]))
+    assert [e.column for e in new.value.errors] == ["月保障金(元)"]
+    header = [*ZH, "保障状态"]
+    cancelled = [[*r, "停保" if r[0] == HEAD and r[4] == "张三" else ""] for r in data]
+    result = db.run(csv_bytes(header, cancelled), dry_run=True)
+    assert (result.error_count, result.updated) == (0, 1)
 
 
 def test_unknown_areas_and_scope(db: Db) -> None:

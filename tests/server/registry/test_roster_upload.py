@@ -49,8 +49,8 @@ def test_upload_refusals_name_rows_and_columns(live: LiveServer) -> None:
     wrong_columns = upload(live, "admin", csv_bytes(["姓名", "电话号码"], [["张三", "1"]]))
     assert wrong_columns["status"] == 422
     assert {e["path"] for e in wrong_columns["errors"]} >= {"row 1 / 电话号码", "row 1 / 身份证号"}
-    merged = upload(live, "admin", xlsx_bytes(ZH, rows(), merge="A2:A3"), "roster.xlsx")
-    assert (merged["status"], merged["errors"][0]["column"]) == (422, "A2:A3")
+    merged = upload(live, "admin", xlsx_bytes(ZH, rows(), merge="E2:E3"), "roster.xlsx")
+    assert (merged["status"], merged["errors"][0]["column"]) == (422, "E2:E3")
     outside = upload(live, "sup2", csv_bytes(ZH, rows()))  # T1 households, a T2 supervisor
     assert outside["status"] == 422
     assert {e["reason"] for e in outside["errors"]} == {"outside your areas"}

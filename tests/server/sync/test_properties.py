@@ -116,7 +116,7 @@ def _capture_op(tablet: Tablet, visit_id: str, household_id: str, n: int, submit
         notes=f"{tablet.username} note {n}",
         outcome=Outcome.completed,
         signature_missing="cannot_write",
-        members=base.members or [MemberStatus(member_id=m, present=True, has_income=False) for m in members],
+        members=base.members or [MemberStatus(member_id=m, present=True, no_income=True) for m in members],
     )
     before = {i.mutation_id for i in client.store.pending()}
     client.record_capture(visit_id, form, capture_id=capture_id, submit=submit)

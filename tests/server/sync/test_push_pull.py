@@ -433,24 +433,25 @@ def test_a_completed_capture_says_for_every_member_whether_they_have_income(live
 
     silent = submit([{"member_id": head, "present": True}], [])
     assert errors(silent) == [
-        ("$.mutations[0].fields.members[0].has_income", "required for a completed visit: true, or false for no income"),
+        (
+            "$.mutations[0].fields.members[0].no_income",
+            "required for a completed visit: an income item naming this member, or true",
+        ),
         (
             "$.mutations[0].fields.members",
-            f"member {child} is missing: a completed visit says for every member whether they have income "
-            "(has_income false for no income)",
+            f"member {child}: a completed visit needs an income item naming them or no_income",
         ),
     ]
-    said_yes = submit([{"member_id": head, "has_income": True}, {"member_id": child, "has_income": False}], [])
-    assert errors(said_yes) == [
-        ("$.mutations[0].fields.members[0].has_income", "true, but no income item names this member")
-    ]
-    said_no = submit(
-        [{"member_id": head, "has_income": False}, {"member_id": child, "has_income": False}],
+    both = submit(
+        [{"member_id": head, "no_income": True}, {"member_id": child, "no_income": True}],
         [{**wages, "member_id": head}],
     )
-    assert errors(said_no) == [
-        ("$.mutations[0].fields.incomes[0].member_id", "this member has no income (members[0].has_income is false)")
+    assert errors(both) == [
+        ("$.mutations[0].fields.incomes[0].member_id", "this member has no income (members[0].no_income)")
     ]
+    # a household-level line names nobody: each member still needs their own answer
+    unnamed = submit([{"member_id": head}, {"member_id": child, "no_income": True}], [wages])
+    assert [path for path, _ in errors(unnamed)] == ["$.mutations[0].fields.members[0].no_income"]
 
     async def stored(session: Any) -> int:
         rows = await session.scalars(select(CaptureRecord).where(CaptureRecord.visit_id == uuid.UUID(visit_id)))
@@ -458,10 +459,7 @@ def test_a_completed_capture_says_for_every_member_whether_they_have_income(live
 
     assert run_db(url, stored) == 0  # nothing of a refused submit is kept
 
-    good = submit(
-        [{"member_id": head, "has_income": True}, {"member_id": child, "has_income": False}],
-        [{**wages, "member_id": head}],
-    )
+    good = submit([{"member_id": head}, {"member_id": child, "no_income": True}], [{**wages, "member_id": head}])
     assert good["status"] == "applied", good
     assert visit_state(url, visit_id) == "submitted"
     # once handed in, an edit cannot take the answer away again
@@ -471,7 +469,7 @@ def test_a_completed_capture_says_for_every_member_whether_they_have_income(live
         "entity_id": good["entity_id"],
         "visit_id": visit_id,
         "base_version": good["version"],
-        "fields": {"members": [{"member_id": head, "has_income": True}]},
+        "fields": {"members": [{"member_id": head}]},
     }
     dropped = _raw_push(live, a, [edit]).json()["results"][0]
     assert [path for path, _ in errors(dropped)] == ["$.mutations[0].fields.members"]
