@@ -30,14 +30,17 @@ def _income_problems(form: Capture, registered: Collection[uuid.UUID]) -> list[t
     """
     removed = {c.member_id for c in form.member_changes if isinstance(c, MemberRemove)}
     added = [c.member_id for c in form.member_changes if isinstance(c, MemberAdd)]
-    current = [m for m in [*sorted(registered, key=str), *added] if m not in removed]
+    current = {m for m in [*registered, *added] if m not in removed}
+    listed = [s.member_id for s in form.members if s.member_id in current]
+    # in form order, then those the form leaves out (in a stable order)
+    ordered = [*dict.fromkeys(listed), *sorted(current - set(listed), key=str)]
     named: dict[uuid.UUID, int] = {}
     for i, line in enumerate(form.incomes):
         if line.member_id is not None:
             named.setdefault(line.member_id, i)
     statuses = {s.member_id: (j, s) for j, s in enumerate(form.members)}
     problems: list[tuple[str, str]] = []
-    for member_id in current:
+    for member_id in ordered:
         j, status = statuses.get(member_id, (None, None))
         if status is not None and status.no_income and member_id in named:
             problems.append(
