@@ -289,7 +289,9 @@ class ProposalState(enum.StrEnum):
     ``in_notice`` (public notice; an objection makes it ``held``) → ``approved`` (effective the
     first day of the next open month) → ``effective`` (applied to the household). The
     supervisor may ``return`` it (the visit is done again). ``follow_up``: the visit failed and
-    a follow-up visit was planned; nothing is decided.
+    a follow-up visit was planned; nothing is decided. ``superseded``: a newer proposal for the
+    household (say, after a complaint's urgent recheck) replaced it before approval — it left
+    review, notice and approval, with the reason recorded (one live proposal per household).
     """
 
     proposed = "proposed"
@@ -301,6 +303,7 @@ class ProposalState(enum.StrEnum):
     effective = "effective"
     returned = "returned"
     follow_up = "follow_up"
+    superseded = "superseded"
 
 
 class ReviewAction(enum.StrEnum):
@@ -511,6 +514,8 @@ class ProposalRead(Struct):
     approved_at: dt.datetime | None = None
     changes: list[ProposalChange] = []
     detail: dict[str, Any] | None = None
+    superseded_by: uuid.UUID | None = None
+    superseded_reason: str | None = None
 
 
 class RuleSetRead(Struct):

@@ -75,6 +75,16 @@ class RosterRowRead(Struct):
     failure_reason: str | None = None
 
 
+class BankLayoutRead(Struct):
+    """A bank file layout one can export in (and read the bank's return file with)."""
+
+    name: str
+    title: str
+    format: str
+    encoding: str
+    file_name: str
+
+
 class ReturnResult(Struct):
     """What a bank return file changed (all or nothing)."""
 

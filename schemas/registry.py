@@ -12,6 +12,10 @@ import msgspec
 from schemas.base import Fen, Struct
 
 __all__ = [
+    "AmountCorrectionCreate",
+    "AmountCorrectionDecision",
+    "AmountCorrectionRead",
+    "AmountCorrectionState",
     "AreaCreate",
     "AreaLevel",
     "AreaRead",
@@ -307,3 +311,46 @@ class Page(Struct, Generic[T]):
 
     items: list[T]
     next_cursor: str | None = None
+
+
+class AmountCorrectionState(enum.StrEnum):
+    """``pending`` until an approver decides; ``superseded`` when a newer one replaced it."""
+
+    pending = "pending"
+    confirmed = "confirmed"
+    rejected = "rejected"
+    superseded = "superseded"
+
+
+class AmountCorrectionCreate(Struct):
+    """A supervisor says the registered amount is wrong: it changes only once an approver confirms."""
+
+    household_id: uuid.UUID
+    new_amount: Fen
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+
+
+class AmountCorrectionDecision(Struct):
+    """An approver's confirmation or rejection; a rejection needs the reason."""
+
+    note: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+
+
+class AmountCorrectionRead(Struct):
+    """A recorded correction of a household's amount (fen per month) and what became of it."""
+
+    id: uuid.UUID
+    household_id: uuid.UUID
+    household_code: str
+    area_id: int
+    old_amount: int
+    new_amount: int
+    source: str
+    state: AmountCorrectionState
+    recorded_at: dt.datetime
+    source_ref: str | None = None
+    reason: str | None = None
+    recorded_by: uuid.UUID | None = None
+    decided_by: uuid.UUID | None = None
+    decided_at: dt.datetime | None = None
+    decision_note: str | None = None

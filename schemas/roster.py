@@ -8,10 +8,12 @@ header, so a clerk can find the cell in Excel; ``path`` carries the same in the 
 
 from __future__ import annotations
 
+import uuid
+
 from schemas.base import Struct
 from schemas.errors import FieldError
 
-__all__ = ["RosterError", "RosterImportResult", "RosterNote"]
+__all__ = ["RosterAmountCorrection", "RosterError", "RosterImportResult", "RosterNote"]
 
 
 class RosterError(FieldError):
@@ -24,6 +26,18 @@ class RosterError(FieldError):
 
     row: int | None = None
     column: str | None = None
+
+
+class RosterAmountCorrection(Struct):
+    """A row whose 月保障金 differs from a registered household's amount. The import does not
+    apply it: it is recorded as a correction (``correction_id``; none on a dry run) that an
+    approver confirms (``POST /amount-corrections/{id}/confirm``) before the amount changes."""
+
+    row: int
+    household_code: str
+    current_amount: int
+    file_amount: int
+    correction_id: uuid.UUID | None = None
 
 
 class RosterNote(Struct):
@@ -45,10 +59,12 @@ class RosterImportResult(Struct):
 
     Households are matched by the head's resident ID: ``created`` ones were new, ``updated`` ones
     differed from the stored household (fields, members or member incomes), ``unchanged`` ones
-    were identical and were not written at all. ``skipped_households`` had invalid rows and were
-    left out (only with ``skip_invalid``); ``errors`` lists the problems (at most
-    ``errors_listed_max``; ``error_count`` is the full number); ``notes`` what was tidied in the
-    file before it was checked.
+    were identical and were not written at all. ``amount_corrections`` households had another
+    amount in the file than registered: the amount was left as it is and each is listed in
+    ``corrections`` (at most ``errors_listed_max``) as a correction for an approver to confirm.
+    ``skipped_households`` had invalid rows and were left out (only with ``skip_invalid``);
+    ``errors`` lists the problems (at most ``errors_listed_max``; ``error_count`` is the full
+    number); ``notes`` what was tidied in the file before it was checked.
     """
 
     rows: int
@@ -63,6 +79,8 @@ class RosterImportResult(Struct):
     skipped_rows: int = 0
     error_count: int = 0
     errors: list[RosterError] = []
+    amount_corrections: int = 0
+    corrections: list[RosterAmountCorrection] = []
     dry_run: bool = False
     seconds: float = 0.0
     notes: list[RosterNote] = []

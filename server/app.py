@@ -28,10 +28,11 @@ from server.deps import dependencies
 from server.errors import exception_handlers
 from server.field.controllers import FieldAppController
 from server.health import health, ready
+from server.idempotency.guard import AnswerRecordingResponse, Replay, replay_response
 from server.media.controllers import MediaDownloadController, TusController, VisitPhotoController
 from server.observability import RequestIdMiddleware, configure_logging
 from server.openapi import document_error_responses
-from server.payments.controllers import PaymentController
+from server.payments.controllers import BankLayoutController, PaymentController
 from server.planning.controllers import (
     AssignmentController,
     ComplaintController,
@@ -39,7 +40,7 @@ from server.planning.controllers import (
     RouteController,
     VisitController,
 )
-from server.registry.controllers import AreaController, HouseholdController
+from server.registry.controllers import AmountCorrectionController, AreaController, HouseholdController
 from server.registry.imports import RosterImportController
 from server.reports.controllers import ReportController
 from server.settings import Settings, get_settings
@@ -56,6 +57,7 @@ ROUTES: list[Any] = [
     UserController,
     AreaController,
     HouseholdController,
+    AmountCorrectionController,
     RosterImportController,
     AuditController,
     TusController,
@@ -68,6 +70,7 @@ ROUTES: list[Any] = [
     ComplaintController,
     DecisionController,
     PaymentController,
+    BankLayoutController,
     ReportController,
     SyncController,
     ReviewController,
@@ -119,16 +122,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await engine.dispose()
 
+    handlers: dict[type[Exception], Any] = {**exception_handlers, Replay: replay_response}
     auth = DefineMiddleware(TokenAuthMiddleware, exclude=[f"^{SCHEMA_PATH}"])
     app = Litestar(
         route_handlers=[*ROUTES, assets_router(), *console_routes()],
         dependencies=dependencies,
         middleware=[RequestIdMiddleware, auth],
         guards=[role_guard],
-        exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        exception_handlers=handlers,  # type: ignore[arg-type]
+        response_class=AnswerRecordingResponse,
         plugins=[StrictBodyPlugin()],
         lifespan=[lifespan],
-        state=State({"settings": settings, "media_check": media_check(settings)}),
+        state=State({"settings": settings, "media_check": media_check(settings), "idempotency_claims": set()}),
         compression_config=CompressionConfig(backend="gzip", minimum_size=512, exclude_opt_key="skip_compression"),
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(

@@ -16,13 +16,16 @@ from typing import Any
 
 from server.decisions.commands import decisions_args, run_decisions
 from server.demo import demo_args, run_demo
+from server.idempotency.commands import idempotency_args, run_idempotency
 from server.media.commands import media_args, run_media
 from server.operations.commands import (
     backup_args,
     check_args,
+    migrate_data_args,
     restore_args,
     run_backup,
     run_check,
+    run_migrate_data,
     run_restore,
 )
 from server.payments.commands import payments_args, run_payments
@@ -146,11 +149,17 @@ COMMANDS: dict[str, Command] = {
     "payments": ("payment rosters: recheck payments build|close|export|import-return", payments_args, run_payments),
     "media": ("photo uploads: recheck media cleanup (expired uploads)", media_args, run_media),
     "sync": ("the sync change log: recheck sync purge (old removals)", sync_args, run_sync),
+    "idempotency": ("stored answers to retried creates: recheck idempotency purge", idempotency_args, run_idempotency),
     "device": ("a worker's tablet: recheck device login|pull|visits|capture|push", device_args, run_device),
     "schema": ("the wire types as JSON Schema: recheck schema export [PATH]", _schema_args, _schema),
     "backup": ("back up the embedded database and photos while it runs: recheck backup DEST", backup_args, run_backup),
     "restore": ("restore a backup into an empty install: recheck restore SRC", restore_args, run_restore),
     "check": ("check that database and photo store agree (reads only)", check_args, run_check),
+    "migrate-data": (
+        "copy the database into an empty PostgreSQL: migrate-data --to URL",
+        migrate_data_args,
+        run_migrate_data,
+    ),
     "simulate": ("a fleet of simulated tablets under faults (docs/simulation.md)", _simulate_args, _simulate),
 }
 

@@ -7,6 +7,7 @@ Decoding errors from msgspec carry the failing field as ``at `$.path```, which i
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 from typing import Any
@@ -17,10 +18,11 @@ from litestar.exceptions import HTTPException, NotAuthorizedException, Permissio
 from litestar.exceptions import ValidationException as LitestarValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from schemas.errors import ErrorBody, FieldError
+from schemas.errors import DeviceRevocation, ErrorBody, FieldError
 
 __all__ = [
     "Conflict",
+    "DeviceRevoked",
     "DomainError",
     "Forbidden",
     "InvalidInput",
@@ -37,6 +39,8 @@ class DomainError(Exception):
 
     status = 400
     code = "bad_request"
+    headers: dict[str, str] | None = None
+    """Response headers the refusal carries (e.g. ``Retry-After``)."""
 
     def __init__(self, message: str, errors: list[FieldError] | None = None, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -76,6 +80,22 @@ class Unauthorized(DomainError):
     code = "unauthorized"
 
 
+class DeviceRevoked(Unauthorized):
+    """The tablet's credential was revoked: said in words, with when and by whom."""
+
+    code = "device_revoked"
+
+    def __init__(self, revocation: DeviceRevocation) -> None:
+        who = revocation.revoked_by_name or "a supervisor"
+        when = revocation.revoked_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        super().__init__(
+            f"this tablet ({revocation.device_name}) was revoked on {when} by {who}: it can no longer sync. "
+            "What it has not sent stays on it: export it and hand the file to your supervisor",
+            [FieldError(path="device_id", reason="revoked")],
+        )
+        self.revocation = revocation
+
+
 def _request_id(request: Request[Any, Any, Any]) -> str | None:
     return request.scope.get("state", {}).get("request_id")
 
@@ -113,7 +133,10 @@ def _validation_errors(exc: LitestarValidationException) -> list[FieldError]:
 
 
 def _domain(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
-    return _respond(request, ErrorBody(status=exc.status, code=exc.code, message=exc.message, errors=exc.errors))
+    body = ErrorBody(status=exc.status, code=exc.code, message=exc.message, errors=exc.errors)
+    if isinstance(exc, DeviceRevoked):
+        body.revocation = exc.revocation
+    return _respond(request, body, headers=exc.headers)
 
 
 def _validation(request: Request[Any, Any, Any], exc: LitestarValidationException) -> Response[Any]:

@@ -57,10 +57,14 @@ class Settings:
     """Largest roster file (CSV or XLSX) accepted for import, on upload and on the command line."""
     import_max_rows: int = 1_000_000
     """Most data rows a roster file may have (one row per person)."""
+    bank_layouts: str = "var/bank-layouts"
+    """Folder of the admin's own bank file layouts (``*.toml``, docs/payments.md), beside the shipped ones."""
     complaint_deadline_days: int = 10
     """Working days to investigate and answer a complaint; open past it, a complaint is overdue."""
     feed_retention_days: int = 90
     """How long the sync change log keeps removals (``recheck sync purge``); older cursors get a snapshot."""
+    idempotency_hours: int = 24
+    """How long the answer to a create sent with an ``Idempotency-Key`` is kept for replay."""
     login_max_failures_per_account: int = 5
     login_max_failures_per_address: int = 20
     login_window_minutes: int = 15
@@ -87,8 +91,10 @@ class Settings:
             max_body_bytes=int(_env("MAX_BODY_BYTES", str(10 * 1024 * 1024))),
             import_max_bytes=int(_env("IMPORT_MAX_BYTES", str(100 * 1024 * 1024))),
             import_max_rows=int(_env("IMPORT_MAX_ROWS", "1000000")),
+            bank_layouts=_env("BANK_LAYOUTS", "var/bank-layouts"),
             complaint_deadline_days=int(_env("COMPLAINT_DEADLINE_DAYS", "10")),
             feed_retention_days=int(_env("FEED_RETENTION_DAYS", "90")),
+            idempotency_hours=int(_env("IDEMPOTENCY_HOURS", "24")),
             log_json=_env("LOG_JSON", "1") not in ("0", "false", "no"),
             console_idle_seconds=int(_env("CONSOLE_IDLE_MINUTES", "30")) * 60,
             map_tiles_url=_env("MAP_TILES_URL", ""),

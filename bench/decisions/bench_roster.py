@@ -30,6 +30,7 @@ from server.db.session import make_engine, make_session_factory
 from server.decisions.bulk import fast_insert
 from server.decisions.models import Proposal
 from server.payments import services
+from server.payments.layouts import find_layout
 from server.planning.models import Visit
 
 MONTH = "2027-01"
@@ -107,11 +108,12 @@ async def _run(url: str) -> dict[str, float | int]:
             _row, lines = await services.export_rows(session, MONTH)
         figures["read_s"] = time.perf_counter() - started
         started = time.perf_counter()
-        content = services.export_csv(lines)
+        today = dt.date.today()
+        content = find_layout("generic-csv").write(MONTH, lines, today)
         figures["csv_s"] = time.perf_counter() - started
         figures["csv_mb"] = len(content) / 1e6
         started = time.perf_counter()
-        book = services.export_xlsx(MONTH, lines)
+        book = find_layout("generic-xlsx").write(MONTH, lines, today)
         figures["xlsx_s"] = time.perf_counter() - started
         figures["xlsx_mb"] = len(book) / 1e6
         bank = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
@@ -119,7 +121,7 @@ async def _run(url: str) -> dict[str, float | int]:
 
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow(services.RETURN_COLUMNS)
+        writer.writerow(["seq", "household_code", "bank_account", "amount", "status", "reason"])
         for i, line in enumerate(bank[1:-1]):
             failed = i % 250 == 0
             writer.writerow(
@@ -128,7 +130,9 @@ async def _run(url: str) -> dict[str, float | int]:
         writer.writerow(["TOTAL", len(bank) - 2, bank[-1][2]])
         started, cpu = time.perf_counter(), time.process_time()
         async with factory() as session, session.begin():
-            result = await services.import_return(session, actor, MONTH, out.getvalue().encode())
+            result = await services.import_return(
+                session, actor, MONTH, out.getvalue().encode(), find_layout("generic-csv")
+            )
         figures["return_s"] = time.perf_counter() - started
         figures["return_cpu"] = time.process_time() - cpu
         assert result.paid_total + result.failed_total == month.total, "paid + failed reconcile"

@@ -4,7 +4,7 @@
 // repairing a record the tablet lost, a reassigned visit whose capture is still delivered, and
 // a revoked tablet told so in words while it keeps its unsent captures.
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { Api, Refused } from "../src/api";
+import { Api, Revoked } from "../src/api";
 import type { TokenPair } from "../src/schema";
 import { clearForSignOut, FieldDB, getMeta, recordCapture, setMeta, unsent, UnsentData } from "../src/store";
 import { SyncEngine } from "../src/sync";
@@ -178,6 +178,8 @@ describe.skipIf(!live)("sync engine against the real server", () => {
     await expect(clearForSignOut(db)).rejects.toThrow(UnsentData);
     // and it stays stopped: no request is made while revoked
     expect((await engine.sync()).phase).toBe("revoked");
-    await expect(api.login("worker1", live!.password)).rejects.toThrow(Refused);
+    // signing in again is refused in words too: when and by whom
+    await expect(api.login("worker1", live!.password)).rejects.toThrow(Revoked);
+    await expect(api.login("worker1", live!.password)).rejects.toThrow(/was revoked on .* by /);
   });
 });

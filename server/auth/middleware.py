@@ -12,7 +12,7 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
 from server.auth.secrets import decode_access_token
-from server.auth.services import resolve_user
+from server.auth.services import device_revoked, resolve_user, revoked_device
 
 __all__ = ["TokenAuthMiddleware"]
 
@@ -36,6 +36,8 @@ class TokenAuthMiddleware(AbstractAuthenticationMiddleware):
             raise NotAuthorizedException("access token is malformed") from exc
         async with state.session_factory() as session:
             user = await resolve_user(session, user_id, device_id)
+            if user is None and (device := await revoked_device(session, user_id, device_id)) is not None:
+                raise await device_revoked(session, device)
         if user is None:
             raise NotAuthorizedException("account disabled or device revoked")
         return AuthenticationResult(user=user, auth=claims)

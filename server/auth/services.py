@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.auth import DeviceRegistered, LoginRequest, Role, TokenPair, UserCreate, UserRead, UserUpdate
+from schemas.errors import DeviceRevocation
 from server.audit.services import record
 from server.auth.identity import Actor, CurrentUser
 from server.auth.models import Device, LoginAttempt, RefreshToken, User, UserArea
@@ -20,13 +21,14 @@ from server.auth.secrets import (
     verify_password,
 )
 from server.db.base import utcnow
-from server.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, Unauthorized
+from server.errors import Conflict, DeviceRevoked, DomainError, Forbidden, InvalidInput, NotFound, Unauthorized
 from server.registry.models import Area
 from server.settings import Settings
 
 __all__ = [
     "RateLimited",
     "create_user",
+    "device_revoked",
     "list_devices",
     "list_users",
     "login",
@@ -35,6 +37,7 @@ __all__ = [
     "register_device",
     "resolve_user",
     "revoke_device",
+    "revoked_device",
     "update_user",
     "user_read",
 ]
@@ -79,6 +82,32 @@ async def resolve_user(session: AsyncSession, user_id: uuid.UUID, device_id: uui
         visible_area_ids=await visible_area_ids(session, area_ids),
         device_id=device_id,
     )
+
+
+async def device_revoked(session: AsyncSession, device: Device) -> DeviceRevoked:
+    """The refusal a revoked tablet gets: in words, with when and by whom."""
+    assert device.revoked_at is not None
+    revoker = await session.get(User, device.revoked_by) if device.revoked_by else None
+    return DeviceRevoked(
+        DeviceRevocation(
+            device_id=device.id,
+            device_name=device.name,
+            revoked_at=device.revoked_at,
+            revoked_by=device.revoked_by,
+            revoked_by_name=revoker.display_name if revoker else None,
+        )
+    )
+
+
+async def revoked_device(session: AsyncSession, user_id: uuid.UUID, device_id: uuid.UUID | None) -> Device | None:
+    """The caller's device if it is revoked while the account itself is still usable."""
+    if device_id is None:
+        return None
+    device = await session.get(Device, device_id)
+    if device is None or device.user_id != user_id or device.revoked_at is None:
+        return None
+    user = await session.get(User, user_id)
+    return device if user is not None and user.active else None
 
 
 async def user_read(session: AsyncSession, user: User, device_id: uuid.UUID | None = None) -> UserRead:
@@ -147,10 +176,12 @@ async def login(session: AsyncSession, settings: Settings, data: LoginRequest, a
         ok = (
             device is not None
             and device.user_id == user.id
-            and device.revoked_at is None
             and data.device_secret is not None
             and hash_secret(data.device_secret) == device.secret_hash
         )
+        if ok and user.active and device is not None and device.revoked_at is not None:
+            # the password and the tablet's own credential are right: say why it cannot come back
+            raise await device_revoked(session, device)
     if not ok or user is None or not user.active:
         for key in keys:
             session.add(LoginAttempt(key=key))
@@ -169,7 +200,10 @@ async def refresh(session: AsyncSession, settings: Settings, refresh_token: str)
     if stored is None or stored.revoked_at is not None or stored.expires_at <= utcnow():
         raise Unauthorized("refresh token is invalid, used or expired", code="bad_refresh_token")
     if await resolve_user(session, stored.user_id, stored.device_id) is None:
-        raise Unauthorized("account disabled or device revoked", code="revoked")
+        device = await revoked_device(session, stored.user_id, stored.device_id)
+        if device is not None:
+            raise await device_revoked(session, device)
+        raise Unauthorized("the account is disabled or the device unknown", code="account_disabled")
     stored.revoked_at = utcnow()
     user = await session.get(User, stored.user_id)
     assert user is not None

@@ -11,25 +11,51 @@ __all__ = ["STATIC", "console_routes"]
 STATIC = Path(__file__).resolve().parent / "static"
 
 
+#: Longer than any file of the console, shorter than the file system's name limit.
+_MAX_PATH = 200
+
+
+def _plain_file_name(connection: Any, _handler: Any) -> None:
+    """A guard for the static files: a path the file system would refuse (a NUL byte, a name
+    over its length limit) is a 404, not the file system's error as a 500."""
+    from server.errors import NotFound
+
+    path = connection.scope["path"]
+    if "\x00" in path or len(path) > _MAX_PATH:
+        raise NotFound("/console/static/…: no such file")
+
+
 def console_routes() -> list[Any]:
     """The console's controllers and its static files, for the app factory."""
     from litestar import Router
     from litestar.static_files import create_static_files_router
 
+    from server.console.assign import AssignController
     from server.console.auth import ConsoleAuthController, root
     from server.console.dashboard import DashboardController
+    from server.console.routes import RouteController
+    from server.console.visits import PlanController, VisitListController
     from server.console.web import CONSOLE_OPT, console_dependencies, console_exception_handlers
 
     static = create_static_files_router(
         path="/console/static",
         directories=[STATIC],
         opt=CONSOLE_OPT,
+        guards=[_plain_file_name],
         include_in_schema=False,
         name="console_static",
     )
     pages = Router(
         path="/",
-        route_handlers=[root, ConsoleAuthController, DashboardController],
+        route_handlers=[
+            root,
+            ConsoleAuthController,
+            DashboardController,
+            PlanController,
+            VisitListController,
+            AssignController,
+            RouteController,
+        ],
         dependencies=console_dependencies,
         exception_handlers=console_exception_handlers,
         include_in_schema=False,

@@ -147,6 +147,7 @@ async def list_visits(
             Visit.reason,
             Visit.state,
             Visit.priority,
+            Visit.version,
             Visit.visit_on,
             Visit.assigned_to,
             Visit.partner_id,

@@ -1,4 +1,5 @@
-"""``recheck backup DEST``, ``recheck restore SRC`` and ``recheck check`` for the command line.
+"""``recheck backup DEST``, ``recheck restore SRC``, ``recheck check`` and ``recheck migrate-data
+--to URL`` for the command line.
 
 ``check`` prints one line per problem (kind, record, what is wrong; ``--json`` for machines) and
 exits 1 when there is any. It only reads: run it nightly, after a restore, before an upgrade.
@@ -19,7 +20,16 @@ from server.operations.backup import BackupError, backup, restore
 from server.operations.check import Problem, check_all
 from server.settings import Settings
 
-__all__ = ["backup_args", "check_args", "restore_args", "run_backup", "run_check", "run_restore"]
+__all__ = [
+    "backup_args",
+    "check_args",
+    "migrate_data_args",
+    "restore_args",
+    "run_backup",
+    "run_check",
+    "run_migrate_data",
+    "run_restore",
+]
 
 
 def backup_args(parser: argparse.ArgumentParser) -> None:
@@ -87,3 +97,20 @@ def run_check(args: argparse.Namespace, settings: Settings) -> None:
         print(f"{len(problems)} problems ({time.perf_counter() - started:.1f} s)")
     if problems:
         raise CommandError(f"{len(problems)} problems found (nothing was changed)")
+
+
+def migrate_data_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--to", required=True, help="the target: postgresql+asyncpg://…, migrated and empty")
+    parser.add_argument("--from", dest="source", help="the source database URL (default: RECHECK_DATABASE_URL)")
+
+
+def run_migrate_data(args: argparse.Namespace, settings: Settings) -> None:
+    """Copy the whole database into an empty, migrated target (docs/operations.md)."""
+    from server.cli import CommandError
+    from server.operations.migrate_data import MigrateDataError, migrate_data
+
+    try:
+        report = asyncio.run(migrate_data(args.source or settings.database_url, args.to))
+    except MigrateDataError as exc:
+        raise CommandError(f"{exc} (nothing was written to the target)") from exc
+    print(report.render())

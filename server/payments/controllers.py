@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
-import anyio.to_thread
 from litestar import Controller, Request, Response, get, post
 from litestar.params import Parameter
 
 from schemas.auth import Role
-from schemas.payments import MonthRead, ReturnResult, RosterRowRead, RowStatus
+from schemas.payments import BankLayoutRead, MonthRead, ReturnResult, RosterRowRead, RowStatus
 from server.auth.guards import allow
 from server.deps import AuditActor, Caller, DbSession
 from server.payments import services
+from server.payments.layouts import BankLayout, find_layout, layouts
+from server.settings import get_settings
 
-__all__ = ["PaymentController"]
+__all__ = ["BankLayoutController", "PaymentController"]
 
 _PAYMENTS = allow(Role.approver, Role.admin)
 _READERS = allow(Role.approver, Role.admin, Role.auditor, Role.supervisor)
@@ -62,23 +65,58 @@ class PaymentController(Controller):
         return await services.failures(db, current_user, month)
 
     @get("/{month:str}/export", opt=_PAYMENTS, operation_id="export_roster")
-    async def export(self, db: DbSession, month: str, format: Literal["csv", "xlsx"] = "csv") -> Response[bytes]:
-        """The bank file (docs/payments.md): ``format=csv`` or ``xlsx``."""
-        _row, lines = await services.export_rows(db, month)
-        if format == "csv":
-            body = await anyio.to_thread.run_sync(services.export_csv, lines)
-            media = "text/csv; charset=utf-8"
-        else:
-            body = await anyio.to_thread.run_sync(services.export_xlsx, month, lines)
-            media = _XLSX
-        return Response(
-            body, media_type=media, headers={"Content-Disposition": f'attachment; filename="roster-{month}.{format}"'}
-        )
+    async def export(
+        self,
+        db: DbSession,
+        actor: AuditActor,
+        month: str,
+        format: Literal["csv", "xlsx"] | None = None,
+        layout: Annotated[str | None, Parameter(max_length=64)] = None,
+    ) -> Response[bytes]:
+        """The bank file in a layout (``GET /payments/layouts``; docs/payments.md). ``format=csv``
+        or ``xlsx`` names the generic layouts; the default is ``generic-csv``."""
+        chosen = _layout(layout, format)
+        name, body, _lines = await services.export_bank_file(db, actor, month, chosen)
+        media = _XLSX if chosen.format == "xlsx" else f"text/csv; charset={chosen.encoding.removesuffix('-sig')}"
+        return Response(body, media_type=media, headers={"Content-Disposition": _attachment(name)})
 
     @post("/{month:str}/returns", opt=_PAYMENTS, operation_id="import_bank_return", status_code=200)
     async def import_return(
-        self, db: DbSession, actor: AuditActor, month: str, request: Request[Any, Any, Any]
+        self,
+        db: DbSession,
+        actor: AuditActor,
+        month: str,
+        request: Request[Any, Any, Any],
+        layout: Annotated[str | None, Parameter(max_length=64)] = None,
     ) -> ReturnResult:
-        """The bank's return file (CSV body, docs/payments.md): all lines applied, or none with
-        every problem listed."""
-        return await services.import_return(db, actor, month, await request.body())
+        """The bank's return file, in the layout the bank file was sent in (request body;
+        docs/payments.md): all lines applied, or none with every problem listed."""
+        return await services.import_return(db, actor, month, await request.body(), _layout(layout, None))
+
+
+class BankLayoutController(Controller):
+    path = "/payments/layouts"
+    tags = ["payments"]
+
+    @get("/", opt=_PAYMENTS, operation_id="list_bank_layouts", sync_to_thread=True)
+    def list_layouts(self) -> list[BankLayoutRead]:
+        """The shipped bank file layouts and the admin's own (``RECHECK_BANK_LAYOUTS``)."""
+        found, _broken = layouts(_folder())
+        return [
+            BankLayoutRead(name=x.name, title=x.title, format=x.format, encoding=x.encoding, file_name=x.file_name)
+            for x in found.values()
+        ]
+
+
+def _folder() -> Path:
+    return Path(get_settings().bank_layouts)
+
+
+def _layout(name: str | None, format: str | None) -> BankLayout:
+    return find_layout(name or f"generic-{format or 'csv'}", _folder())
+
+
+def _attachment(name: str) -> str:
+    # RFC 6266: an ASCII fallback and the real (often Chinese) name in UTF-8
+    fallback = name.encode("ascii", "replace").decode().replace("?", "_")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"

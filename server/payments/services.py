@@ -3,18 +3,17 @@
 
 The amount of a household for month M is the amount of its latest approved decision effective
 on or before the first day of M (0 for a cancellation, or once a phase-out has ended); without
-one, its registered ``benefit_amount`` while it is active. Totals are sums of integer fen, so
-the month's total, the per-area totals and the rows always reconcile exactly.
+one — or when an approver confirmed a correction of the amount after that decision was approved
+(:mod:`server.registry.corrections`) — its registered ``benefit_amount`` while it is active.
+Totals are sums of integer fen, so the month's total, the per-area totals and the rows always
+reconcile exactly.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import case, delete, func, select
@@ -31,19 +30,15 @@ from server.decisions.bulk import fast_insert
 from server.decisions.models import Proposal
 from server.decisions.policy import format_yuan
 from server.errors import Conflict, InvalidInput, NotFound
+from server.payments.layouts import BankLayout
 from server.payments.models import PaymentMonth, RosterRow
-from server.payments.xlsx import write_xlsx
 from server.registry.masking import mask_bank_account, sees_full_bank_account
-from server.registry.models import Area, Household
+from server.registry.models import AmountCorrection, Area, Household
 
 __all__ = [
-    "BANK_COLUMNS",
-    "RETURN_COLUMNS",
     "build",
     "close",
-    "export_csv",
     "export_rows",
-    "export_xlsx",
     "failures",
     "import_return",
     "list_rows",
@@ -52,22 +47,6 @@ __all__ = [
     "parse_amount",
     "proposal_month_amount",
 ]
-
-#: The bank file's columns (docs/payments.md), then a trailer ``TOTAL,<rows>,<amount>``.
-BANK_COLUMNS = (
-    "seq",
-    "month",
-    "household_code",
-    "payee_name",
-    "payee_id_number",
-    "bank_name",
-    "bank_account",
-    "amount",
-    "area_code",
-    "area_name",
-)
-#: The bank's return file: one line per paid or failed row, then ``TOTAL,<lines>,<amount>``.
-RETURN_COLUMNS = ("seq", "household_code", "bank_account", "amount", "status", "reason")
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _AMOUNT = re.compile(r"^(\d{1,12})(?:\.(\d{1,2}))?$")
@@ -102,8 +81,13 @@ async def _month(session: AsyncSession, month: str) -> PaymentMonth | None:
 
 
 async def _amounts(session: AsyncSession, first: dt.date) -> dict[Any, tuple[int, Any]]:
-    """household id → (amount for the month, deciding proposal id or None)."""
+    """household id → (amount for the month, deciding proposal id or None).
+
+    A household whose amount an approver corrected after its deciding proposal was approved is
+    left out: the corrected registered amount is what it is paid.
+    """
     decided: dict[Any, tuple[int, Any]] = {}
+    approved: dict[Any, dt.datetime | None] = {}
     rows = await session.execute(
         select(
             Proposal.household_id,
@@ -113,6 +97,7 @@ async def _amounts(session: AsyncSession, first: dt.date) -> dict[Any, tuple[int
             Proposal.new_amount,
             Proposal.decided_amount,
             Proposal.phase_out_until,
+            Proposal.approved_at,
         )
         .where(
             Proposal.state.in_([ProposalState.approved.value, ProposalState.effective.value]),
@@ -120,11 +105,21 @@ async def _amounts(session: AsyncSession, first: dt.date) -> dict[Any, tuple[int
         )
         .order_by(Proposal.effective_from, Proposal.approved_at)
     )
-    for household_id, pid, outcome, decided_outcome, new_amount, decided_amount, until in rows:
+    for household_id, pid, outcome, decided_outcome, new_amount, decided_amount, until, approved_at in rows:
         decided[household_id] = (
             proposal_month_amount(first, outcome, decided_outcome, new_amount, decided_amount, until),
             pid,
         )
+        approved[household_id] = approved_at
+    corrected = await session.execute(
+        select(AmountCorrection.household_id, func.max(AmountCorrection.decided_at))
+        .where(AmountCorrection.state == "confirmed")
+        .group_by(AmountCorrection.household_id)
+    )
+    for household_id, confirmed_at in corrected:
+        approved_at = approved.get(household_id)
+        if household_id in decided and confirmed_at is not None and (approved_at is None or confirmed_at > approved_at):
+            del decided[household_id]
     return decided
 
 
@@ -336,7 +331,7 @@ async def failures(session: AsyncSession, user: CurrentUser, month: str) -> list
 
 
 async def export_rows(session: AsyncSession, month: str) -> tuple[PaymentMonth, list[tuple[Any, ...]]]:
-    """The roster lines in the bank layout's column order (``amount`` still in fen)."""
+    """The roster lines in :data:`~server.payments.layouts.EXPORT_FIELDS` order (amount in fen)."""
     row = await _month(session, month)
     if row is None:
         raise NotFound.field("month", f"no roster for {month}: build it first")
@@ -367,73 +362,36 @@ async def export_rows(session: AsyncSession, month: str) -> tuple[PaymentMonth, 
     return row, [tuple(line) for line in lines]
 
 
-def export_csv(lines: list[tuple[Any, ...]]) -> bytes:
-    """The bank file: UTF-8 with BOM, header, one line per household, ``TOTAL`` trailer."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(BANK_COLUMNS)
-    total = 0
-    for line in lines:
-        total += line[7]
-        writer.writerow([*line[:7], _yuan(line[7]), *(v or "" for v in line[8:])])
-    writer.writerow(["TOTAL", len(lines), _yuan(total)])
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
-
-
-def export_xlsx(month: str, lines: list[tuple[Any, ...]]) -> bytes:
-    """The same layout as a workbook: sheet ``roster`` (amount in yuan as a number with two
-    decimals, plus ``amount_fen``) with a ``TOTAL`` row, and sheet ``areas`` with the totals
-    per area."""
-    totals: dict[tuple[str, str], list[int]] = {}
-    grand = 0
-    rows: list[tuple[Any, ...]] = []
-    for line in lines:
-        amount = line[7]
-        grand += amount
-        rows.append((*line[:7], amount / 100, line[8], line[9], amount))
-        entry = totals.setdefault((line[8], line[9]), [0, 0])
-        entry[0] += 1
-        entry[1] += amount
-    rows.append(("TOTAL", len(lines), _yuan(grand), None, None, None, None, grand / 100, None, None, grand))
-    areas: list[tuple[Any, ...]] = [
-        (code, name, count, amount / 100, amount) for (code, name), (count, amount) in sorted(totals.items())
-    ]
-    areas.append(("TOTAL", month, len(lines), grand / 100, grand))
-    return write_xlsx(
-        [
-            ("roster", [*BANK_COLUMNS, "amount_fen"], rows, frozenset({7})),
-            ("areas", ["area_code", "area_name", "households", "amount", "amount_fen"], areas, frozenset({3})),
-        ]
-    )
+async def export_bank_file(
+    session: AsyncSession, actor: Actor, month: str, layout: BankLayout
+) -> tuple[str, bytes, int]:
+    """The closed month's bank file in ``layout``: its file name, bytes and number of lines.
+    The file carries names, ID numbers and accounts, so each export is in the audit trail."""
+    _row, lines = await export_rows(session, month)
+    today = utcnow().date()
+    body = layout.write(month, lines, today)
+    record(session, actor, "export", "payment_month", month, {"layout": layout.name, "lines": len(lines)})
+    return layout.file_name_for(month, today), body, len(lines)
 
 
 # ---------------------------------------------------------------- bank return
 
 
-def _read_return(content: bytes) -> Iterator[tuple[int, list[str]]]:
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InvalidInput.field("file", "the return file must be UTF-8 text (CSV)") from None
-    for number, line in enumerate(csv.reader(io.StringIO(text)), start=1):
-        if line and any(cell.strip() for cell in line):
-            yield number, [cell.strip() for cell in line]
-
-
-async def import_return(session: AsyncSession, actor: Actor, month: str, content: bytes) -> ReturnResult:
-    """Apply the bank's return file to a closed month: every line names a roster row (``seq``,
-    household code, account and amount must match) and says ``paid`` or ``failed`` (with a
-    reason); the ``TOTAL`` trailer must give the line count and the sum exactly. Any problem
-    refuses the whole file, every problem listed, nothing applied."""
+async def import_return(
+    session: AsyncSession, actor: Actor, month: str, content: bytes, layout: BankLayout
+) -> ReturnResult:
+    """Apply the bank's return file, read with the layout the bank file was sent in, to a closed
+    month: every line names a roster row (``seq``; account, amount and the household code where
+    the layout has it must match) and says paid or failed (with a reason); the summary line must
+    give the line count and the sum exactly. Any problem refuses the whole file, every problem
+    listed, nothing applied."""
     row = await _month(session, month)
     if row is None:
         raise NotFound.field("month", f"no roster for {month}")
     if row.state != MonthState.closed:
         raise Conflict.field("month", "close the month before importing the bank's return", code="month_open")
-    lines = list(_read_return(content))
+    returned = layout.read_return(content)
     problems: list[FieldError] = []
-    if not lines or tuple(c.lower() for c in lines[0][1]) != RETURN_COLUMNS:
-        raise InvalidInput.field("line 1", f"the header must be {','.join(RETURN_COLUMNS)}")
     roster = {
         r.seq: r
         for r in (
@@ -449,25 +407,20 @@ async def import_return(session: AsyncSession, actor: Actor, month: str, content
             )
         ).all()
     }
-    body = lines[1:]
-    trailer = None
-    if body and body[-1][1][0].upper() == "TOTAL":
-        trailer = body.pop()
+    body = returned.lines
     seen: set[int] = set()
     updates: list[dict[str, Any]] = []
     paid = failed = unchanged = paid_total = failed_total = lines_total = 0
-    for number, cells in body:
-        where = f"line {number}"
-        if len(cells) < len(RETURN_COLUMNS) - 1:
-            problems.append(FieldError(path=where, reason=f"expected {len(RETURN_COLUMNS)} columns"))
-            continue
-        cells = cells + [""] * (len(RETURN_COLUMNS) - len(cells))
-        seq_text, code, account, amount_text, status, reason = cells[:6]
-        amount = parse_amount(amount_text)
+    for line in body:
+        where = f"line {line.number}"
+        values = line.values
+        amount_text = values.get("amount", "")
+        amount = layout.parse_amount(amount_text)
         if amount is None:
-            problems.append(FieldError(path=f"{where} / amount", reason=f"not an amount in yuan: {amount_text!r}"))
+            problems.append(FieldError(path=f"{where} / amount", reason=f"not an amount: {amount_text!r}"))
             continue
         lines_total += amount
+        seq_text = values.get("seq", "")
         if not seq_text.isdigit() or int(seq_text) not in roster:
             problems.append(
                 FieldError(path=f"{where} / seq", reason=f"unknown row: no line {seq_text} in the {month} roster")
@@ -479,19 +432,21 @@ async def import_return(session: AsyncSession, actor: Actor, month: str, content
             continue
         seen.add(seq)
         expected = roster[seq]
-        if code != expected.household_code:
+        if "household_code" in values and values["household_code"] != expected.household_code:
             problems.append(
                 FieldError(path=f"{where} / household_code", reason=f"row {seq} is {expected.household_code}")
             )
-        if account != (expected.bank_account or ""):
+        if values.get("bank_account", "") != (expected.bank_account or ""):
             problems.append(FieldError(path=f"{where} / bank_account", reason=f"does not match row {seq}"))
         if amount != expected.amount:
             problems.append(
                 FieldError(path=f"{where} / amount", reason=f"row {seq} pays {format_yuan(expected.amount)} yuan")
             )
-        status = status.lower()
-        if status not in (RowStatus.paid, RowStatus.failed):
-            problems.append(FieldError(path=f"{where} / status", reason="paid or failed"))
+        reason = values.get("reason", "")
+        status = layout.status_of(values.get("status", ""))
+        if status is None:
+            words = "/".join((*layout.paid, *layout.failed))
+            problems.append(FieldError(path=f"{where} / status", reason=f"one of {words}"))
             continue
         if status == RowStatus.failed and not reason:
             problems.append(FieldError(path=f"{where} / reason", reason="a failed payment needs the bank's reason"))
@@ -514,24 +469,23 @@ async def import_return(session: AsyncSession, actor: Actor, month: str, content
             paid, paid_total = paid + 1, paid_total + amount
         else:
             failed, failed_total = failed + 1, failed_total + amount
-    if trailer is None:
-        problems.append(FieldError(path="TOTAL", reason="the trailer line TOTAL,<lines>,<amount> is missing"))
-    else:
-        number, cells = trailer
-        count = cells[1] if len(cells) > 1 else ""
-        total = parse_amount(cells[2]) if len(cells) > 2 else None
-        if count != str(len(body)):
-            problems.append(
-                FieldError(
-                    path=f"line {number} / TOTAL", reason=f"says {count or 'nothing'} lines, the file has {len(body)}"
-                )
+    if returned.total is None or returned.count is None:
+        problems.append(
+            FieldError(
+                path=returned.summary_at, reason="the summary line with the number of lines and the total is missing"
             )
-        if total != lines_total:
+        )
+    else:
+        if returned.count != str(len(body)):
+            problems.append(
+                FieldError(path=returned.summary_at, reason=f"says {returned.count} lines, the file has {len(body)}")
+            )
+        if returned.total != lines_total:
             problems.append(
                 FieldError(
-                    path=f"line {number} / TOTAL",
-                    reason=f"total {cells[2] if len(cells) > 2 else '?'} does not equal the sum of the lines "
-                    f"{_yuan(lines_total)}",
+                    path=returned.summary_at,
+                    reason=f"total {layout.format_amount(returned.total)} does not equal the sum of the lines "
+                    f"{layout.format_amount(lines_total)}",
                 )
             )
     if problems:
@@ -565,7 +519,14 @@ async def import_return(session: AsyncSession, actor: Actor, month: str, content
         "bank_return",
         "payment_month",
         month,
-        {"lines": len(body), "paid": paid, "failed": failed, "paid_total": paid_total, "failed_total": failed_total},
+        {
+            "layout": layout.name,
+            "lines": len(body),
+            "paid": paid,
+            "failed": failed,
+            "paid_total": paid_total,
+            "failed_total": failed_total,
+        },
     )
     return ReturnResult(
         month=month,

@@ -6,10 +6,14 @@ import uuid
 from typing import Annotated
 
 from litestar import Controller, delete, get, patch, post
-from litestar.params import JSONBody, Parameter
+from litestar.params import JSONBody, Parameter, QueryParameter
 
 from schemas.auth import Role
 from schemas.registry import (
+    AmountCorrectionCreate,
+    AmountCorrectionDecision,
+    AmountCorrectionRead,
+    AmountCorrectionState,
     AreaCreate,
     AreaRead,
     Category,
@@ -26,9 +30,9 @@ from schemas.registry import (
 )
 from server.auth.guards import ALL_ROLES, allow
 from server.deps import AuditActor, Caller, DbSession
-from server.registry import services
+from server.registry import corrections, services
 
-__all__ = ["AreaController", "HouseholdController"]
+__all__ = ["AmountCorrectionController", "AreaController", "HouseholdController"]
 
 _EDITORS = allow(Role.admin, Role.supervisor)
 
@@ -141,3 +145,58 @@ class HouseholdController(Controller):
         member_id: uuid.UUID,
     ) -> None:
         await services.remove_member(db, current_user, actor, household_id, member_id)
+
+
+class AmountCorrectionController(Controller):
+    """Corrections of registered amounts: recorded by a roster re-import or a supervisor, and
+    applied only when an approver confirms them."""
+
+    path = "/amount-corrections"
+    tags = ["registry"]
+
+    @get("/", opt=allow(Role.supervisor, Role.approver, Role.admin, Role.auditor), operation_id="list_corrections")
+    async def list_corrections(
+        self,
+        db: DbSession,
+        current_user: Caller,
+        correction_state: Annotated[AmountCorrectionState | None, QueryParameter(name="state")] = None,
+        household_id: uuid.UUID | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=1000)] = 200,
+    ) -> list[AmountCorrectionRead]:
+        """Corrections of households in your areas, oldest first (``state=pending``: the ones to decide)."""
+        return await corrections.list_corrections(
+            db, current_user, state=correction_state, household_id=household_id, limit=limit
+        )
+
+    @post("/", opt=_EDITORS, operation_id="record_correction")
+    async def record_correction(
+        self, db: DbSession, current_user: Caller, actor: AuditActor, data: JSONBody[AmountCorrectionCreate]
+    ) -> AmountCorrectionRead:
+        """Say a registered amount is wrong (with the reason); it changes once an approver confirms."""
+        return corrections.correction_read(*await corrections.record_correction(db, current_user, actor, data))
+
+    @post("/{correction_id:uuid}/confirm", opt=allow(Role.approver), operation_id="confirm_correction", status_code=200)
+    async def confirm(
+        self,
+        db: DbSession,
+        current_user: Caller,
+        actor: AuditActor,
+        correction_id: uuid.UUID,
+        data: JSONBody[AmountCorrectionDecision],
+    ) -> AmountCorrectionRead:
+        """Confirm the correction: the household's amount becomes the corrected one (audited)."""
+        confirmed = await corrections.confirm(db, current_user, actor, correction_id, data.note)
+        return corrections.correction_read(*confirmed)
+
+    @post("/{correction_id:uuid}/reject", opt=allow(Role.approver), operation_id="reject_correction", status_code=200)
+    async def reject(
+        self,
+        db: DbSession,
+        current_user: Caller,
+        actor: AuditActor,
+        correction_id: uuid.UUID,
+        data: JSONBody[AmountCorrectionDecision],
+    ) -> AmountCorrectionRead:
+        """Reject the correction (reason required); the amount stays as it is."""
+        rejected = await corrections.reject(db, current_user, actor, correction_id, data.note)
+        return corrections.correction_read(*rejected)

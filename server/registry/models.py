@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db.base import Base, UuidPk, utcnow
 
-__all__ = ["Area", "Household", "IncomeItem", "Member"]
+__all__ = ["AmountCorrection", "Area", "Household", "IncomeItem", "Member"]
 
 
 class Area(Base):
@@ -100,3 +100,37 @@ class IncomeItem(Base):
     kind: Mapped[str] = mapped_column(String(32))
     monthly_amount: Mapped[int] = mapped_column(BigInteger)
     note: Mapped[str | None] = mapped_column(String(200), default=None)
+
+
+class AmountCorrection(Base):
+    """A registered amount someone says is wrong (a re-imported roster, a supervisor), waiting
+    for an approver. Until it is ``confirmed`` the household keeps ``old_amount``: after the
+    first registration an amount changes only through an approved decision or a confirmed
+    correction. ``superseded``: a later correction of the same household replaced it."""
+
+    __tablename__ = "amount_correction"
+    __table_args__ = (
+        CheckConstraint("new_amount >= 0", name="new_amount_non_negative"),
+        Index(
+            "uq_amount_correction_pending",
+            "household_id",
+            unique=True,
+            sqlite_where=text("state = 'pending'"),
+            postgresql_where=text("state = 'pending'"),
+        ),
+    )
+
+    id: Mapped[UuidPk]
+    household_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"), index=True)
+    area_id: Mapped[int] = mapped_column(ForeignKey("area.id"))
+    old_amount: Mapped[int] = mapped_column(BigInteger)
+    new_amount: Mapped[int] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(String(16))
+    source_ref: Mapped[str | None] = mapped_column(String(300), default=None)
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    recorded_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    decided_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    decision_note: Mapped[str | None] = mapped_column(Text, default=None)

@@ -8,7 +8,10 @@ and one audit entry with what changed; a new one gets one ``create`` entry; an i
 changed anything adds one ``import`` entry for the file (source, counts).
 
 What the file says is the truth for what it covers: members of a matched household missing from
-the file are removed; its member incomes are replaced when they differ. Household-level income
+the file are removed; its member incomes are replaced when they differ. The one exception is the
+amount: after a household's first registration it changes only through an approved decision or
+a confirmed correction, so a re-import with another 月保障金 records a correction for an approver
+to confirm (:mod:`server.registry.corrections`) and leaves the amount as it is. Household-level income
 items (not tied to a member) and columns absent from the file are left as they are. A person
 registered in a household the file does not cover is refused (the county moves people between
 households only when both households are in the same file).
@@ -31,14 +34,14 @@ import msgspec
 from sqlalchemy import JSON, Date, Table, Uuid, bindparam, delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schemas.roster import RosterImportResult
+from schemas.roster import RosterAmountCorrection, RosterImportResult
 from server.audit.models import AuditEvent
 from server.audit.services import jsonable
 from server.auth.identity import Actor
 from server.db.base import UTCDateTime, core_table, utcnow
 from server.db.batch import convert_column, paused_gc
 from server.planning.models import Visit
-from server.registry.models import Area, Household, IncomeItem, Member
+from server.registry.models import AmountCorrection, Area, Household, IncomeItem, Member
 from server.registry.roster import ParsedRoster, RosterFileError, RosterHousehold
 from server.sync.changes import ACTIVE_STATES, mark_changed
 
@@ -113,6 +116,8 @@ class _Plan:
     income_households: list[uuid.UUID] = field(default_factory=list)
     new_incomes: list[dict[str, Any]] = field(default_factory=list)
     audit: list[dict[str, Any]] = field(default_factory=list)
+    corrections: list[RosterAmountCorrection] = field(default_factory=list)
+    correction_households: list[tuple[uuid.UUID, int]] = field(default_factory=list)
     unchanged: int = 0
 
 
@@ -347,6 +352,18 @@ def _plan_household(
         plan.audit.append(_audit_row(actor, "create", "household", household_id, audit, now))
     else:
         household_id = existing["id"]
+        if wanted.get("benefit_amount", existing["benefit_amount"]) != existing["benefit_amount"]:
+            # the amount is not the file's to change: it becomes a correction for an approver
+            plan.corrections.append(
+                RosterAmountCorrection(
+                    row=household.head_row or 0,
+                    household_code=existing["code"],
+                    current_amount=existing["benefit_amount"],
+                    file_amount=wanted["benefit_amount"],
+                )
+            )
+            plan.correction_households.append((household_id, existing["area_id"]))
+            wanted["benefit_amount"] = existing["benefit_amount"]
         changes = {key: [jsonable(existing[key]), jsonable(v)] for key, v in wanted.items() if existing[key] != v}
     created = updated = 0
     member_ids: dict[str, uuid.UUID] = {}
@@ -514,6 +531,63 @@ async def _write(session: AsyncSession, plan: _Plan, progress: Callable[[int], N
     await _bulk_insert(session, core_table(AuditEvent), plan.audit, progress)
 
 
+async def _record_corrections(session: AsyncSession, plan: _Plan, actor: Actor, source: str, now: dt.datetime) -> int:
+    """Store the file's differing amounts as pending corrections; returns how many are new.
+
+    A pending correction of the same household to the same amount is kept (a re-import of the
+    same file records nothing); one to another amount is superseded by the file's.
+    """
+    table = core_table(AmountCorrection)
+    pending = {
+        row["household_id"]: row
+        for row in await _select_in(
+            session,
+            (table.c.id, table.c.household_id, table.c.new_amount, table.c.state),
+            table.c.household_id,
+            [h for h, _ in plan.correction_households],
+        )
+        if row["state"] == "pending"
+    }
+    rows: list[dict[str, Any]] = []
+    superseded: list[uuid.UUID] = []
+    for item, (household_id, area_id) in zip(plan.corrections, plan.correction_households, strict=True):
+        current = pending.get(household_id)
+        if current is not None and current["new_amount"] == item.file_amount:
+            item.correction_id = current["id"]
+            continue
+        if current is not None:
+            superseded.append(current["id"])
+        item.correction_id = _new_id()
+        rows.append(
+            {
+                "id": item.correction_id,
+                "household_id": household_id,
+                "area_id": area_id,
+                "old_amount": item.current_amount,
+                "new_amount": item.file_amount,
+                "source": "roster",
+                "source_ref": (source or "roster")[:300],
+                "reason": f"roster row {item.row}",
+                "state": "pending",
+                "recorded_by": actor.user_id,
+                "recorded_at": now,
+            }
+        )
+        changes = {
+            "household_id": str(household_id),
+            "benefit_amount": [item.current_amount, item.file_amount],
+            "source": "roster",
+            "row": item.row,
+            **({"supersedes": str(current["id"])} if current is not None else {}),
+        }
+        plan.audit.append(_audit_row(actor, "create", "amount_correction", item.correction_id, changes, now))
+    for ids in _chunks(superseded):
+        await session.execute(update(table).where(table.c.id.in_(ids)).values(state="superseded", decided_at=now))
+    for batch in _chunks(rows):
+        await session.execute(insert(table), list(batch))
+    return len(rows)
+
+
 async def _mark_on_tablets(session: AsyncSession, plan: _Plan) -> None:
     """Changed households that are on a worker's tablet (an active visit) go out through the sync
     feed at commit. The import writes through Core, which the session's change hooks do not see."""
@@ -598,15 +672,19 @@ async def _import(
         notes=roster.notes,
         error_count=len(errors),
         errors=list(errors[:MAX_ERRORS_LISTED]),
+        amount_corrections=len(plan.corrections),
+        corrections=plan.corrections[:MAX_ERRORS_LISTED],
         dry_run=dry_run,
     )
-    if not dry_run and (plan.new_households or plan.household_updates):
+    recorded = 0 if dry_run else await _record_corrections(session, plan, actor, source, now)
+    if not dry_run and (plan.new_households or plan.household_updates or recorded):
         summary = {
             "source": source,
             "created": result.created,
             "updated": result.updated,
             "unchanged": result.unchanged,
             "skipped_households": result.skipped_households,
+            "amount_corrections": recorded,
         }
         plan.audit.append(_audit_row(actor, "import", "roster", source or "roster", summary, now))
         await _write(session, plan, progress)

@@ -411,8 +411,17 @@ def _touch(household: Household) -> None:
 async def update_household(
     session: AsyncSession, user: CurrentUser, actor: Actor, household_id: uuid.UUID, data: HouseholdUpdate
 ) -> Household:
-    """Apply the given fields; a stale ``version`` is refused with 409."""
+    """Apply the given fields; a stale ``version`` is refused with 409, a different
+    ``benefit_amount`` with 422 (nothing is written)."""
     household = await get_household(session, user, household_id)
+    if data.benefit_amount is not msgspec.UNSET and data.benefit_amount != household.benefit_amount:
+        # after the first registration an amount changes only through a decision or a correction
+        raise InvalidInput.field(
+            "$.benefit_amount",
+            "the amount changes only through an approved decision or a correction an approver confirms "
+            "(POST /amount-corrections)",
+            code="amount_needs_decision",
+        )
     if data.version is not msgspec.UNSET and data.version != household.version:
         raise Conflict.field("$.version", f"stale: the household is at version {household.version}")
     if data.area_id is not msgspec.UNSET:

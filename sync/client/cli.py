@@ -137,6 +137,9 @@ def run(args: argparse.Namespace, _settings: object = None) -> None:
     except LoginRequired as exc:
         raise SystemExit(f"{exc}: run `recheck device login USERNAME`") from exc
     except Refused as exc:
+        if exc.code == "device_revoked":
+            message = exc.body.get("message", "this tablet was revoked")
+            raise SystemExit(f"{message} (`recheck device export FILE` writes it to one file)") from exc
         raise SystemExit(f"refused: {exc.body}") from exc
     except Unreachable as exc:
         raise SystemExit(f"server unreachable, everything is kept for the next try: {exc}") from exc

@@ -227,6 +227,7 @@ VISIBILITY: dict[str, Visibility] = {
     "member": Visibility(_by_area, _by_area),
     "complaint": Visibility(_by_area, _by_area),
     "proposal": Visibility(_by_area, _by_area),
+    "correction": Visibility(_by_area, _by_area),
     "notice": Visibility(_by_area, _by_area),
     "device": Visibility(_device_act, _own_or_area),
     "user": Visibility(_user_act, _own_or_area),
@@ -346,6 +347,13 @@ def make_household(env: Env, variant: str) -> Obj:
             ),
         )
     )
+
+
+def make_correction(env: Env, variant: str) -> Obj:
+    household = make_household(env, variant)
+    body = {"household_id": household.params["household_id"], "new_amount": 40_000, "reason": "matrix correction"}
+    data = ok(env.admin.post("/amount-corrections/", json=body), 201)
+    return env.add(Obj("correction", household.area, None, {"correction_id": data["id"]}, (data["id"],)))
 
 
 def make_member(env: Env, variant: str) -> Obj:
@@ -605,6 +613,7 @@ PROVIDERS: dict[frozenset[str], Provider] = {
     ),
     frozenset({"upload_id"}): Provider("upload", make_upload, WORKER_VARIANTS, _uuids("upload_id")),
     frozenset({"proposal_id"}): Provider("proposal", make_proposal, AREA_VARIANTS, _uuids("proposal_id")),
+    frozenset({"correction_id"}): Provider("correction", make_correction, AREA_VARIANTS, _uuids("correction_id")),
     frozenset({"notice_id"}): Provider("notice", make_notice, AREA_VARIANTS, _uuids("notice_id")),
     frozenset({"month"}): Provider("month", make_month, ("own",), lambda: {"month": "1999-01"}),
     frozenset({"capture_id"}): Provider("capture", make_capture, WORKER_VARIANTS, _uuids("capture_id")),
@@ -627,6 +636,8 @@ OBJECT_REQUESTS: dict[str, Callable[[Env, Obj | None], Request]] = {
     "update_user": lambda env, obj: {"json": {"display_name": "Renamed"}},
     "cancel_visit": lambda env, obj: {"json": {"reason": "matrix check: cancelled"}},
     "review_proposal": lambda env, obj: {"json": {"action": "confirm"}},
+    "confirm_correction": lambda env, obj: {"json": {"note": "matrix check"}},
+    "reject_correction": lambda env, obj: {"json": {"note": "matrix check"}},
     "edit_capture": lambda env, obj: {"json": {"base_version": 1, "fields": {"notes": "matrix edit"}}},
     "resolve_conflict": lambda env, obj: {"json": {"resolution": "keep"}},
     "tus_status": lambda env, obj: {"headers": _TUS},
@@ -683,6 +694,16 @@ REFERENCES: dict[str, Reference] = {
                 "items": [
                     {"visit_id": obj.params["visit_id"], "worker_id": env.user_id(obj.owner or ""), "visit_on": TODAY}
                 ]
+            }
+        },
+    ),
+    "record_correction": Reference(
+        _HOUSEHOLD,
+        lambda env, obj: {
+            "json": {
+                "household_id": obj.params["household_id"],
+                "new_amount": 10_000 + next(env.serial),
+                "reason": "matrix correction",
             }
         },
     ),

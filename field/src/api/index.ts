@@ -1,7 +1,7 @@
 // HTTP for the tablet, the twin of sync/client/transport.py: JSON bodies, exponential backoff
 // with full jitter for network failures, timeouts, 5xx and 429 (Retry-After honoured); other 4xx
 // answers are final (``Refused`` with the server's error body). A 401 triggers one token refresh
-// and a retry; a refresh the server refuses as ``revoked`` raises ``Revoked``.
+// and a retry; a refresh the server refuses as ``device_revoked`` raises ``Revoked``.
 // Compression: the browser itself sends Accept-Encoding (Chromium: gzip, deflate, br, zstd) and
 // unpacks the answer, so the server answers zstd where the browser accepts it, else gzip.
 import type { DeviceRegistered, ErrorBody, TokenPair, UserRead } from "../schema/types";
@@ -39,8 +39,9 @@ export class LoginRequired extends Error {
 
 /** The server refused this tablet as revoked (lost or replaced): its unsent data stays on it. */
 export class Revoked extends Error {
-  constructor() {
-    super("this tablet has been revoked by a supervisor");
+  /** ``message``: the server's words (when, by whom); ``body``: its error body with the details. */
+  constructor(message?: string, readonly body?: ErrorBody | null) {
+    super(message ?? "this tablet has been revoked by a supervisor");
     this.name = "Revoked";
   }
 }
@@ -158,7 +159,7 @@ export class Api {
         } catch {
           detail = null;
         }
-        if (status === 401 && detail?.code === "revoked") throw await this.markRevoked();
+        if (status === 401 && detail?.code === "device_revoked") throw await this.markRevoked(detail);
         throw new Refused(status, detail);
       }
       return (text ? JSON.parse(text) : undefined) as T;
@@ -173,10 +174,10 @@ export class Api {
     return this.request<T>("GET", path);
   }
 
-  private async markRevoked(): Promise<Revoked> {
+  private async markRevoked(detail: ErrorBody): Promise<Revoked> {
     await setMeta(this.db, "revoked", true);
     await setMeta(this.db, "access_token", undefined);
-    return new Revoked();
+    return new Revoked(detail.message, detail);
   }
 
   private async saveTokens(tokens: TokenPair): Promise<void> {

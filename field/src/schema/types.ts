@@ -262,6 +262,7 @@ export interface ErrorBody {
   message: string;
   errors?: FieldError[];
   request_id?: string | null;
+  revocation?: DeviceRevocation | null;
 }
 /**
  * One problem with one field. ``path`` is a JSONPath-like string, e.g. ``$.members[2].id_number``
@@ -273,6 +274,19 @@ export interface ErrorBody {
 export interface FieldError {
   path: string;
   reason: string;
+}
+/**
+ * Which tablet was revoked, when and by whom (sent with the code ``device_revoked``).
+ *
+ * This interface was referenced by `Wire`'s JSON-Schema
+ * via the `definition` "DeviceRevocation".
+ */
+export interface DeviceRevocation {
+  device_id: string;
+  device_name: string;
+  revoked_at: string;
+  revoked_by?: string | null;
+  revoked_by_name?: string | null;
 }
 /**
  * Ask for the changes after ``cursor`` (none: from the beginning).

@@ -15,7 +15,7 @@ function deviceName(): string {
 function loginError(exc: unknown): string {
   if (exc instanceof Revoked) return pick(MESSAGES.revoked);
   if (exc instanceof Refused) {
-    if (exc.code === "revoked") return pick(MESSAGES.revoked);
+    if (exc.code === "device_revoked") return pick(MESSAGES.revoked);
     if (exc.status === 401 || exc.status === 403) return t("bad_login");
     return exc.body?.message ?? exc.message;
   }

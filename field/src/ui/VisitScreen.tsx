@@ -92,6 +92,8 @@ function CaptureForm({ app, data, photos }: { app: FieldApp; data: Loaded; photo
   const [tried, setTried] = useState<boolean | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const captureId = useRef<string | undefined>(data.draft?.id);
+  // the present member whose signature pad is open
+  const [signing, setSigning] = useState<string | null>(null);
   const saving = useRef<Promise<unknown>>(Promise.resolve());
   // handed in and on the server: read only (until the supervisor returns it); a refused or unsent
   // capture can still be edited
@@ -216,12 +218,13 @@ function CaptureForm({ app, data, photos }: { app: FieldApp; data: Loaded; photo
       {amountError(id) && <em class="field-error">{reasonText(amountError(id)!)}</em>}
     </span>
   );
-  const evidenceButton = (line: { id: string; evidence?: string[] }, onAdd: (sha: string) => void) => (
+  // income evidence is an income proof, a deduction's a document (the kinds the server registers them as)
+  const evidenceButton = (line: { id: string; evidence?: string[] }, kind: "income_proof" | "document", onAdd: (sha: string) => void) => (
     <span class="evidence">
       <PhotoInput
         app={app}
         visitId={visitId}
-        kind="income_proof"
+        kind={kind}
         text={`${t("evidence")}${line.evidence?.length ? ` (${line.evidence.length})` : ""}`}
         disabled={locked}
         onRefused={refuse}
@@ -423,7 +426,7 @@ function CaptureForm({ app, data, photos }: { app: FieldApp; data: Loaded; photo
                   <div class="line" key={line.id} data-testid="income">
                     <Choice list="income_kind" value={line.kind} onChange={(v) => v && setIncome(line.id, { kind: v as never })} />
                     {amountInput(line.id)}
-                    {evidenceButton(line, (sha) => setIncome(line.id, { evidence: [...(line.evidence ?? []), sha] as never }))}
+                    {evidenceButton(line, "income_proof", (sha) => setIncome(line.id, { evidence: [...(line.evidence ?? []), sha] as never }))}
                     <button type="button" class="x" onClick={() => update({ ...form, incomes: form.incomes.filter((i) => i.id !== line.id) })}>
                       {t("remove")}
                     </button>
@@ -454,7 +457,7 @@ function CaptureForm({ app, data, photos }: { app: FieldApp; data: Loaded; photo
                 ))}
             </select>
             {amountInput(line.id)}
-            {evidenceButton(line, (sha) => setDeduction(line.id, { evidence: [...(line.evidence ?? []), sha] as never }))}
+            {evidenceButton(line, "document", (sha) => setDeduction(line.id, { evidence: [...(line.evidence ?? []), sha] as never }))}
             <button type="button" class="x" onClick={() => update({ ...form, deductions: form.deductions.filter((d) => d.id !== line.id) })}>
               {t("remove")}
             </button>
@@ -582,7 +585,8 @@ function CaptureForm({ app, data, photos }: { app: FieldApp; data: Loaded; photo
       </fieldset>
 
       <fieldset class={`card ${marked.has("head_signature") || marked.has("signature_missing") ? "has-error" : ""}`} disabled={locked}>
-        <legend>{t("sec_signature")}</legend>
+        <legend>{t("sec_signatures")}</legend>
+        <strong>{t("sec_signature")}</strong>
         {form.head_signature ? (
           <div class="row">
             <Thumb record={byHash.get(form.head_signature)} whole />
@@ -612,6 +616,46 @@ function CaptureForm({ app, data, photos }: { app: FieldApp; data: Loaded; photo
             onChange={(v) => update({ ...form, signature_missing: v as never })}
           />
         </label>
+        {persons
+          .filter((p) => p.relation !== "head" && !p.removed && member(p.id)?.present)
+          .map((p) => {
+            const signed = form.photos.find((x) => x.kind === "signature" && x.member_id === p.id);
+            return (
+              <div class="member-signature" key={p.id} data-testid="member-signature">
+                <div class="row">
+                  <strong>{t("member_signature", { name: p.name })}</strong>
+                  {signed ? (
+                    <>
+                      <Thumb record={byHash.get(signed.sha256)} whole />
+                      {!locked && (
+                        <button type="button" onClick={() => update({ ...form, photos: form.photos.filter((x) => x !== signed) })}>
+                          {t("signature_clear")}
+                        </button>
+                      )}
+                    </>
+                  ) : (
+                    !locked &&
+                    signing !== p.id && (
+                      <button type="button" onClick={() => setSigning(p.id)}>
+                        {t("member_sign")}
+                      </button>
+                    )
+                  )}
+                </div>
+                {signing === p.id && !signed && (
+                  <SignatureBox
+                    app={app}
+                    visitId={visitId}
+                    onRefused={refuse}
+                    onSigned={(photo) => {
+                      setSigning(null);
+                      update({ ...form, photos: [...form.photos, { sha256: photo.sha256, kind: "signature", member_id: p.id }] });
+                    }}
+                  />
+                )}
+              </div>
+            );
+          })}
       </fieldset>
 
       {errors.length > 0 && (

@@ -51,3 +51,17 @@
     setTimeout(function () { form.removeAttribute("data-sending"); }, 4000);
   }, true);
 })();
+
+// Refusals (4xx) carry a message for the page: let htmx swap them in like any answer; a 401
+// carries HX-Redirect to the sign-in page, which htmx follows.
+document.addEventListener("DOMContentLoaded", function () {
+  if (window.htmx) {
+    window.htmx.config.responseHandling = [
+      { code: "204", swap: false },
+      { code: "[23]..", swap: true },
+      { code: "401", swap: false },
+      { code: "[4]..", swap: true, error: false },
+      { code: "...", swap: false, error: true },
+    ];
+  }
+});

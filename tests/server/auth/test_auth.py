@@ -68,6 +68,57 @@ def test_device_login_and_revocation_refuses_next_request(live: LiveServer) -> N
     assert relogin.status_code == 401
 
 
+def test_a_revoked_tablet_is_told_when_and_by_whom_at_login_refresh_and_sync(live: LiveServer) -> None:
+    device = live.register_device("worker1", "平板 7")
+    tokens = live.login("worker1", device)
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    with live.as_user("sup1") as supervisor:
+        sup = supervisor.get("/auth/me").json()
+        revoked_at = supervisor.post(f"/devices/{device[0]}/revoke").json()["revoked_at"]
+    credential = {"username": "worker1", "password": PASSWORD, "device_id": device[0], "device_secret": device[1]}
+    with live.client() as c:
+        answers = {
+            "login": c.post("/auth/login", json=credential),
+            "refresh": c.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]}),
+            "sync": c.post("/sync/pull", json={"device_time": revoked_at}, headers=bearer),
+            "me": c.get("/auth/me", headers=bearer),
+        }
+        wrong_password = c.post("/auth/login", json={**credential, "password": "not-the-password"})
+        wrong_secret = c.post("/auth/login", json={**credential, "device_secret": "guess"})
+        without_device = c.post("/auth/login", json={"username": "worker1", "password": PASSWORD})
+    for name, answer in answers.items():
+        assert answer.status_code == 401, name
+        body = answer.json()
+        assert body["code"] == "device_revoked", (name, body)
+        assert body["errors"] == [{"path": "device_id", "reason": "revoked"}]
+        assert body["revocation"] == {
+            "device_id": device[0],
+            "device_name": "平板 7",
+            "revoked_at": revoked_at,
+            "revoked_by": sup["id"],
+            "revoked_by_name": sup["display_name"],
+        }
+        assert "was revoked on" in body["message"]
+        assert sup["display_name"] in body["message"]
+        assert "wrong username" not in body["message"]
+        assert body["request_id"]
+    # only who holds both the password and the tablet's credential learns of the revocation
+    assert wrong_password.json()["code"] == wrong_secret.json()["code"] == "bad_credentials"
+    assert without_device.status_code == 200  # the account itself is fine
+
+
+def test_a_disabled_account_is_not_reported_as_a_revoked_tablet(live: LiveServer) -> None:
+    device = live.register_device("worker1b")
+    tokens = live.login("worker1b", device)
+    with live.as_user("admin") as admin:
+        assert admin.patch(f"/users/{live.world.user_ids['worker1b']}", json={"active": False}).status_code == 200
+    with live.client() as c:
+        refresh = c.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert refresh.status_code == 401
+    assert refresh.json()["code"] == "account_disabled"
+    assert "revocation" not in refresh.json()
+
+
 def test_device_secret_must_match(live: LiveServer) -> None:
     device_id, _secret = live.register_device("worker1")
     with live.client() as c:

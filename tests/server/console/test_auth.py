@@ -4,15 +4,12 @@ API's rate limits, roles as the API has them, sign-out and the idle timeout."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from server.console.session import COOKIE, SessionData, read_cookie
 from server.console.web import safe_next, session_cookie
 from server.settings import Settings
 from tests.server.console.helpers import csrf_of, sign_in
-from tests.support import LiveServer, seed_world, start_live_server
+from tests.support import LiveServer
 
 
 def test_root_opens_the_console_and_asks_for_sign_in(live: LiveServer) -> None:
@@ -121,15 +118,6 @@ def test_next_is_kept_on_site() -> None:
 def test_a_forged_cookie_is_not_a_session() -> None:
     assert read_cookie("k", "eyJuIjoiYSIsInIiOiJiIiwidCI6MX0.deadbeef") is None
     assert read_cookie("k", None) is None
-
-
-@pytest.fixture
-def idle_live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'recheck.db'}"
-    world = seed_world(url)
-    media = tmp_path_factory.mktemp("media")
-    with start_live_server(url, f"file://{media}", world, console_idle_seconds=3) as server:
-        yield server
 
 
 def test_an_idle_session_is_signed_out(idle_live: LiveServer) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from server.audit.models import AuditEvent
 from server.auth.identity import Actor
 from server.db.session import make_engine, make_session_factory
-from server.registry.models import Household, IncomeItem, Member
+from server.registry.models import AmountCorrection, Household, IncomeItem, Member
 from server.registry.roster import RosterFileError, RosterTooLarge, read_roster, read_roster_bytes
 from server.registry.roster_import import import_roster
 from tests.support import World, make_id_number, seed_world
@@ -305,18 +305,42 @@ def test_changed_row_updates_the_household_never_duplicates_it(db: Db) -> None:
     _, _, _, audit = db.counts()
     changed = db.run(csv_bytes(ZH, rows(benefit="800", wages="450", son=False)))
     assert (changed.created, changed.updated, changed.unchanged, changed.members_removed) == (0, 1, 1, 1)
-    assert db.counts() == (2, 3, 1, audit + 2)
+    # the household's update, the amount correction and the import
+    assert db.counts() == (2, 3, 1, audit + 3)
     [(version, benefit)] = db.query(
         select(Household.version, Household.benefit_amount).where(Household.head_id_number == HEAD)
     )
-    assert (version, benefit) == (2, 80000)
+    assert (version, benefit) == (2, 78050), "the amount waits for an approver: it is a correction"
     assert db.query(select(IncomeItem.monthly_amount)) == [(45000,)]
     [(changes,)] = db.query(
         select(AuditEvent.changes).where(AuditEvent.entity == "household", AuditEvent.action == "update")
     )
-    assert changes["benefit_amount"] == [78050, 80000]
+    assert "benefit_amount" not in changes
     assert changes["members_removed"] == ["张小"]
     assert changes["incomes"] == [30000, 45000]
+    [correction] = changed.corrections
+    assert (correction.row, correction.current_amount, correction.file_amount) == (2, 78050, 80000)
+    assert db.query(select(AmountCorrection.id, AmountCorrection.state, AmountCorrection.new_amount)) == [
+        (correction.correction_id, "pending", 80000)
+    ]
+
+
+def test_an_amount_only_change_is_a_correction_superseded_by_the_next_file(db: Db) -> None:
+    db.run(csv_bytes(ZH, rows()))
+    before = db.counts()
+    dry = db.run(csv_bytes(ZH, rows(benefit="800")), dry_run=True)
+    assert (dry.amount_corrections, dry.corrections[0].correction_id, dry.unchanged) == (1, None, 2)
+    assert db.counts() == before
+    first = db.run(csv_bytes(ZH, rows(benefit="800")))
+    assert (first.updated, first.unchanged, first.amount_corrections) == (0, 2, 1)
+    same = db.run(csv_bytes(ZH, rows(benefit="800")))
+    assert same.corrections[0].correction_id == first.corrections[0].correction_id
+    assert db.counts()[3] == before[3] + 2, "the correction and the import were recorded once"
+    later = db.run(csv_bytes(ZH, rows(benefit="820")))
+    states = dict(db.query(select(AmountCorrection.new_amount, AmountCorrection.state)))
+    assert states == {80000: "superseded", 82000: "pending"}
+    assert later.corrections[0].correction_id != first.corrections[0].correction_id
+    assert db.query(select(Household.benefit_amount).where(Household.head_id_number == HEAD)) == [(78050,)]
 
 
 def test_one_bad_row_writes_nothing_unless_skip_invalid(db: Db) -> None:
@@ -432,7 +456,7 @@ def test_changed_household_on_a_tablet_reaches_the_sync_feed(db: Db) -> None:
     db.run(csv_bytes(ZH, rows(benefit="800", wages="450", son=False)))
     [(version, later, payload)] = db.query(feed)
     assert (version, later > seq) == (2, True)
-    assert b'"benefit_amount":80000' in payload
+    assert b'"benefit_amount":78050' in payload  # the amount is a correction for an approver
     assert "张小".encode() not in payload
     # the other household has no visit: it is on nobody's tablet
     assert len(db.query(select(FeedRow.entity_id).where(FeedRow.kind == "household"))) == 1
