@@ -33,6 +33,7 @@ def console_routes() -> list[Any]:
     from server.console.assign import AssignController
     from server.console.auth import ConsoleAuthController, root
     from server.console.dashboard import DashboardController
+    from server.console.devices import WorkerController
     from server.console.routes import RouteController
     from server.console.visits import PlanController, VisitListController
     from server.console.web import CONSOLE_OPT, console_dependencies, console_exception_handlers
@@ -55,6 +56,7 @@ def console_routes() -> list[Any]:
             VisitListController,
             AssignController,
             RouteController,
+            WorkerController,
         ],
         dependencies=console_dependencies,
         exception_handlers=console_exception_handlers,
