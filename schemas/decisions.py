@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from schemas.base import Fen, Struct
+from schemas.base import AreaId, Fen, Struct, Version
 from schemas.registry import Category, Health, IncomeKind, LabourCapacity, Residence
 
 __all__ = [
@@ -329,7 +329,7 @@ class ReviewRequest(Struct):
     reason: Reason | None = None
     outcome: ProposalOutcome | None = None
     new_amount: Fen | None = None
-    version: int | None = None
+    version: Version | None = None
 
 
 class AppraisalCreate(Struct):
@@ -358,7 +358,7 @@ class NoticeCreate(Struct):
     """Put proposals of one village or community on public notice from ``starts_on`` (the day
     the list went up on the board; default today) for ``days`` days (default from DOMAIN.md: 7)."""
 
-    area_id: int
+    area_id: AreaId
     proposal_ids: ProposalIds
     starts_on: dt.date | None = None
     days: Annotated[int, msgspec.Meta(ge=1, le=60)] | None = None
@@ -436,7 +436,7 @@ class GenerateRequest(Struct):
     """Make proposals for accepted visits that have none (idempotent). Limit with ``area_id``
     or ``visit_ids``."""
 
-    area_id: int | None = None
+    area_id: AreaId | None = None
     visit_ids: Annotated[list[uuid.UUID], msgspec.Meta(max_length=20000)] | None = None
 
 

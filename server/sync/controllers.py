@@ -33,6 +33,7 @@ from schemas.sync import (
 from server.auth.guards import allow
 from server.deps import AppSettings, AuditActor, Caller, DbSession
 from server.errors import DomainError
+from server.params import ConflictId
 from server.sync import apply, feed, review
 from server.sync.compress import compress, negotiate
 from sync.codec import MSGPACK, encode, error_from_msgspec
@@ -172,7 +173,7 @@ class ReviewController(Controller):
         db: DbSession,
         current_user: Caller,
         actor: AuditActor,
-        conflict_id: int,
+        conflict_id: ConflictId,
         data: JSONBody[ConflictResolve],
     ) -> ConflictRead:
         """Close a conflict record, optionally applying the value that was not kept."""
