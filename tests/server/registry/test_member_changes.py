@@ -47,7 +47,7 @@ def test_a_death_a_birth_and_a_correction_update_the_registry(live: LiveServer) 
     newborn = str(uuid.uuid4())
     capture = {
         "outcome": "completed",
-        "members": [{"member_id": m, "present": True} for m in (head, son)],
+        "members": [{"member_id": m, "present": True, "no_income": True} for m in (head, son, newborn)],
         "member_changes": [
             {"change": "remove", "member_id": died, "reason": "death", "on": "2026-11-20"},
             {
@@ -91,7 +91,7 @@ def test_a_dead_head_holds_the_household_off_the_roster_until_a_new_head_is_name
     head, spouse = (m["id"] for m in household["members"])
     capture = {
         "outcome": "completed",
-        "members": [{"member_id": spouse, "present": True}],
+        "members": [{"member_id": spouse, "present": True, "no_income": True}],
         "member_changes": [{"change": "remove", "member_id": head, "reason": "death", "on": "2026-11-02"}],
         "incomes": [],
     }
@@ -128,7 +128,7 @@ def test_a_new_head_named_in_the_same_visit_keeps_the_household_paid(live: LiveS
     head, spouse = (m["id"] for m in household["members"])
     capture = {
         "outcome": "completed",
-        "members": [{"member_id": spouse, "present": True}],
+        "members": [{"member_id": spouse, "present": True, "no_income": True}],
         "member_changes": [
             {"change": "remove", "member_id": head, "reason": "moved_out"},
             {"change": "edit", "member_id": spouse, "relation": "head", "reason": "other"},
