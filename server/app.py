@@ -133,7 +133,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[*ROUTES, assets_router(), *console_routes()],
         dependencies=dependencies,
-        middleware=[RequestIdMiddleware, auth],
+        middleware=[auth],
         guards=[role_guard],
         exception_handlers=handlers,  # type: ignore[arg-type]
         response_class=AnswerRecordingResponse,
@@ -147,4 +147,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     document_error_responses(app)
     openapi_config.app = app
+    # outermost, around Litestar's own error handling: the router's 404 and 405 and the auth
+    # layer's 401 are answered there, outside any route middleware, and must be logged too
+    app.asgi_handler = RequestIdMiddleware(app.asgi_handler)
     return app
