@@ -52,8 +52,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import io
+import itertools
 import math
 import re
 import warnings
@@ -66,14 +68,17 @@ from PIL import ExifTags, Image, ImageFile
 __all__ = [
     "DEFAULT_POLICY",
     "FORMATS",
+    "PHASH_BANDS",
     "GeoPoint",
     "ImagePolicy",
     "ImageRejected",
     "ProcessedImage",
     "Rendition",
+    "band_neighbours",
     "dhash",
     "hamming",
     "is_near_duplicate",
+    "phash_bands",
     "process_image",
     "sniff_format",
 ]
@@ -245,6 +250,33 @@ def dhash(image: Image.Image) -> int:
 def hamming(a: int, b: int) -> int:
     """Number of differing bits between two 64-bit hashes."""
     return ((a ^ b) & 0xFFFF_FFFF_FFFF_FFFF).bit_count()
+
+
+#: A 64-bit hash is indexed as this many bands of 16 bits (multi-index hashing, Norouzi et al.):
+#: two hashes at most ``d`` bits apart differ in at most ``d // BANDS`` bits in one of the bands
+#: (pigeonhole), so a lookup only needs the stored hashes one of whose bands is that close.
+PHASH_BANDS = 4
+_BAND_BITS = 64 // PHASH_BANDS
+
+
+def phash_bands(phash: int) -> tuple[int, ...]:
+    """The hash's bands, low bits first (of its unsigned value; each 0..65535)."""
+    unsigned = phash & 0xFFFF_FFFF_FFFF_FFFF
+    return tuple((unsigned >> (_BAND_BITS * i)) & 0xFFFF for i in range(PHASH_BANDS))
+
+
+@functools.lru_cache(maxsize=8)
+def _flip_masks(radius: int) -> tuple[int, ...]:
+    return tuple(
+        sum(1 << bit for bit in bits)
+        for k in range(radius + 1)
+        for bits in itertools.combinations(range(_BAND_BITS), k)
+    )
+
+
+def band_neighbours(band: int, radius: int) -> list[int]:
+    """Every band value at most ``radius`` bits from ``band`` (itself included)."""
+    return [band ^ mask for mask in _flip_masks(radius)]
 
 
 def is_near_duplicate(a: int, b: int, threshold: int = 10) -> bool:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import msgspec
 
-from schemas.base import Struct
+from schemas.base import AreaId, Struct
 
 __all__ = [
     "DeviceCreate",
@@ -76,7 +76,7 @@ class UserCreate(Struct):
     display_name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
     role: Role
     password: Password
-    area_ids: Annotated[list[int], msgspec.Meta(min_length=1)]
+    area_ids: Annotated[list[AreaId], msgspec.Meta(min_length=1)]
     phone: str | None = None
 
 
@@ -84,7 +84,7 @@ class UserUpdate(Struct):
     display_name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | msgspec.UnsetType = msgspec.UNSET
     active: bool | msgspec.UnsetType = msgspec.UNSET
     password: Password | msgspec.UnsetType = msgspec.UNSET
-    area_ids: Annotated[list[int], msgspec.Meta(min_length=1)] | msgspec.UnsetType = msgspec.UNSET
+    area_ids: Annotated[list[AreaId], msgspec.Meta(min_length=1)] | msgspec.UnsetType = msgspec.UNSET
     role: Role | msgspec.UnsetType = msgspec.UNSET
     """Admins only; the county's last active admin keeps the role."""
 

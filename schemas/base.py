@@ -13,9 +13,13 @@ from typing import Annotated
 import msgspec
 
 __all__ = [
+    "MAX_INT32",
+    "MAX_INT64",
+    "AreaId",
     "Fen",
     "Struct",
     "UtcDateTime",
+    "Version",
     "utcnow",
 ]
 
@@ -26,6 +30,17 @@ class Struct(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_
 
 #: Money is integer fen (分). 1,000,000 yuan a month is the absurdity ceiling.
 Fen = Annotated[int, msgspec.Meta(ge=0, le=100_000_000_00, description="amount in fen (1/100 yuan)")]
+
+#: The largest values of the integer columns: INTEGER is 32 bits on PostgreSQL, BIGINT 64 bits.
+#: A number beyond its column's range must be refused at decoding, not by the database driver.
+MAX_INT32 = 2**31 - 1
+MAX_INT64 = 2**63 - 1
+
+#: An area's id (a 32-bit key on PostgreSQL).
+AreaId = Annotated[int, msgspec.Meta(ge=1, le=MAX_INT32)]
+
+#: A record's version counter for optimistic locking (a 32-bit column).
+Version = Annotated[int, msgspec.Meta(ge=0, le=MAX_INT32)]
 
 #: Times on the wire must carry a timezone; they are normalised to UTC by the server.
 UtcDateTime = Annotated[dt.datetime, msgspec.Meta(tz=True)]

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from schemas.base import Fen, Struct
+from schemas.base import AreaId, Fen, Struct, Version
 from schemas.registry import Category, Health, IncomeKind, LabourCapacity, Residence
 
 __all__ = [
@@ -289,7 +289,9 @@ class ProposalState(enum.StrEnum):
     ``in_notice`` (public notice; an objection makes it ``held``) → ``approved`` (effective the
     first day of the next open month) → ``effective`` (applied to the household). The
     supervisor may ``return`` it (the visit is done again). ``follow_up``: the visit failed and
-    a follow-up visit was planned; nothing is decided.
+    a follow-up visit was planned; nothing is decided. ``superseded``: a newer proposal for the
+    household (say, after a complaint's urgent recheck) replaced it before approval — it left
+    review, notice and approval, with the reason recorded (one live proposal per household).
     """
 
     proposed = "proposed"
@@ -301,6 +303,7 @@ class ProposalState(enum.StrEnum):
     effective = "effective"
     returned = "returned"
     follow_up = "follow_up"
+    superseded = "superseded"
 
 
 class ReviewAction(enum.StrEnum):
@@ -326,7 +329,7 @@ class ReviewRequest(Struct):
     reason: Reason | None = None
     outcome: ProposalOutcome | None = None
     new_amount: Fen | None = None
-    version: int | None = None
+    version: Version | None = None
 
 
 class AppraisalCreate(Struct):
@@ -355,7 +358,7 @@ class NoticeCreate(Struct):
     """Put proposals of one village or community on public notice from ``starts_on`` (the day
     the list went up on the board; default today) for ``days`` days (default from DOMAIN.md: 7)."""
 
-    area_id: int
+    area_id: AreaId
     proposal_ids: ProposalIds
     starts_on: dt.date | None = None
     days: Annotated[int, msgspec.Meta(ge=1, le=60)] | None = None
@@ -433,7 +436,7 @@ class GenerateRequest(Struct):
     """Make proposals for accepted visits that have none (idempotent). Limit with ``area_id``
     or ``visit_ids``."""
 
-    area_id: int | None = None
+    area_id: AreaId | None = None
     visit_ids: Annotated[list[uuid.UUID], msgspec.Meta(max_length=20000)] | None = None
 
 
@@ -511,6 +514,8 @@ class ProposalRead(Struct):
     approved_at: dt.datetime | None = None
     changes: list[ProposalChange] = []
     detail: dict[str, Any] | None = None
+    superseded_by: uuid.UUID | None = None
+    superseded_reason: str | None = None
 
 
 class RuleSetRead(Struct):

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from schemas.base import Struct
+from schemas.base import AreaId, Struct
 
 __all__ = [
     "AssignItem",
@@ -156,7 +156,7 @@ class PlanRequest(Struct):
     ``2027-03``) for the given areas (default: all of yours)."""
 
     period: Annotated[str, msgspec.Meta(min_length=1, max_length=16)]
-    area_ids: Annotated[list[int], msgspec.Meta(max_length=1000)] | None = None
+    area_ids: Annotated[list[AreaId], msgspec.Meta(max_length=1000)] | None = None
 
 
 class PlanResult(Struct):
@@ -226,7 +226,7 @@ class SuggestRequest(Struct):
     start_on: dt.date
     days: Annotated[int, msgspec.Meta(ge=1, le=92)] = 5
     capacity_per_day: Annotated[int, msgspec.Meta(ge=1, le=100)] = 8
-    area_ids: Annotated[list[int], msgspec.Meta(max_length=1000)] | None = None
+    area_ids: Annotated[list[AreaId], msgspec.Meta(max_length=1000)] | None = None
     visit_ids: Annotated[list[uuid.UUID], msgspec.Meta(max_length=20000)] | None = None
     include_assigned: bool = False
 
@@ -297,7 +297,7 @@ class ComplaintSubject(Struct):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | None = None
     id_number: Annotated[str, msgspec.Meta(max_length=18)] | None = None
     address: Annotated[str, msgspec.Meta(max_length=300)] | None = None
-    area_id: int | None = None
+    area_id: AreaId | None = None
 
 
 class ComplaintCreate(Struct):

@@ -9,7 +9,7 @@ from typing import Annotated, Generic, TypeVar
 
 import msgspec
 
-from schemas.base import Fen, Struct
+from schemas.base import AreaId, Fen, Struct, Version
 
 __all__ = [
     "AmountCorrectionCreate",
@@ -150,7 +150,7 @@ class AreaCreate(Struct):
     code: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
     name: Name
     level: AreaLevel
-    parent_id: int | None = None
+    parent_id: AreaId | None = None
     residence: Residence | None = None
     lat: Lat | None = None
     lon: Lon | None = None
@@ -223,7 +223,7 @@ class MemberRead(Struct):
 class HouseholdCreate(Struct):
     """A new household with its members; exactly one member has relation ``head``."""
 
-    area_id: int
+    area_id: AreaId
     residence: Residence
     category: Category
     address: Annotated[str, msgspec.Meta(max_length=300)]
@@ -244,8 +244,8 @@ class HouseholdCreate(Struct):
 class HouseholdUpdate(Struct):
     """Changed fields only. ``version`` (if given) must match the stored one (optimistic lock)."""
 
-    version: int | msgspec.UnsetType = msgspec.UNSET
-    area_id: int | msgspec.UnsetType = msgspec.UNSET
+    version: Version | msgspec.UnsetType = msgspec.UNSET
+    area_id: AreaId | msgspec.UnsetType = msgspec.UNSET
     residence: Residence | msgspec.UnsetType = msgspec.UNSET
     category: Category | msgspec.UnsetType = msgspec.UNSET
     status: HouseholdStatus | msgspec.UnsetType = msgspec.UNSET

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from schemas.base import Struct, UtcDateTime
+from schemas.base import Struct, UtcDateTime, Version
 from schemas.capture import Capture, CapturePatch
 from schemas.errors import FieldError
 from schemas.media import PhotoKind, Sha256
@@ -58,8 +58,6 @@ __all__ = [
     "VisitItem",
     "VisitReview",
 ]
-
-Version = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
 
 
 class ItemKind(enum.StrEnum):

@@ -13,7 +13,6 @@ from litestar import Litestar
 from litestar.config.compression import CompressionConfig
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
-from litestar.openapi import OpenAPIConfig
 
 from server.apidocs import assets_router, swagger_plugin
 from server.audit.controllers import AuditController
@@ -28,9 +27,10 @@ from server.deps import dependencies
 from server.errors import exception_handlers
 from server.field.controllers import FieldAppController
 from server.health import health, ready
+from server.idempotency.guard import AnswerRecordingResponse, Replay, replay_response
 from server.media.controllers import MediaDownloadController, TusController, VisitPhotoController
 from server.observability import RequestIdMiddleware, configure_logging
-from server.openapi import document_error_responses
+from server.openapi import DocumentConfig, document_error_responses
 from server.payments.controllers import BankLayoutController, PaymentController
 from server.planning.controllers import (
     AssignmentController,
@@ -121,26 +121,33 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await engine.dispose()
 
+    openapi_config = DocumentConfig(
+        title="recheck",
+        version="0.1.0",
+        description="Offline-first backend for dibao household rechecks.",
+        path=SCHEMA_PATH,
+        render_plugins=[swagger_plugin()],
+    )
+    handlers: dict[type[Exception], Any] = {**exception_handlers, Replay: replay_response}
     auth = DefineMiddleware(TokenAuthMiddleware, exclude=[f"^{SCHEMA_PATH}"])
     app = Litestar(
         route_handlers=[*ROUTES, assets_router(), *console_routes()],
         dependencies=dependencies,
-        middleware=[RequestIdMiddleware, auth],
+        middleware=[auth],
         guards=[role_guard],
-        exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        exception_handlers=handlers,  # type: ignore[arg-type]
+        response_class=AnswerRecordingResponse,
         plugins=[StrictBodyPlugin()],
         lifespan=[lifespan],
-        state=State({"settings": settings, "media_check": media_check(settings)}),
+        state=State({"settings": settings, "media_check": media_check(settings), "idempotency_claims": set()}),
         compression_config=CompressionConfig(backend="gzip", minimum_size=512, exclude_opt_key="skip_compression"),
         request_max_body_size=settings.max_body_bytes,
-        openapi_config=OpenAPIConfig(
-            title="recheck",
-            version="0.1.0",
-            description="Offline-first backend for dibao household rechecks.",
-            path=SCHEMA_PATH,
-            render_plugins=[swagger_plugin()],
-        ),
+        openapi_config=openapi_config,
         debug=False,
     )
     document_error_responses(app)
+    openapi_config.app = app
+    # outermost, around Litestar's own error handling: the router's 404 and 405 and the auth
+    # layer's 401 are answered there, outside any route middleware, and must be logged too
+    app.asgi_handler = RequestIdMiddleware(app.asgi_handler)
     return app

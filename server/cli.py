@@ -16,6 +16,7 @@ from typing import Any
 
 from server.decisions.commands import decisions_args, run_decisions
 from server.demo import demo_args, run_demo
+from server.idempotency.commands import idempotency_args, run_idempotency
 from server.media.commands import media_args, run_media
 from server.operations.commands import (
     backup_args,
@@ -148,6 +149,7 @@ COMMANDS: dict[str, Command] = {
     "payments": ("payment rosters: recheck payments build|close|export|import-return", payments_args, run_payments),
     "media": ("photo uploads: recheck media cleanup (expired uploads)", media_args, run_media),
     "sync": ("sync: recheck sync purge (old removals) | import-device FILE --by SUPERVISOR", sync_args, run_sync),
+    "idempotency": ("stored answers to retried creates: recheck idempotency purge", idempotency_args, run_idempotency),
     "device": ("a worker's tablet: recheck device login|pull|capture|push|upload|export", device_args, run_device),
     "schema": ("the wire types as JSON Schema: recheck schema export [PATH]", _schema_args, _schema),
     "backup": ("back up the embedded database and photos while it runs: recheck backup DEST", backup_args, run_backup),

@@ -11,7 +11,7 @@ from litestar.di import NamedDependency, Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.auth.identity import Actor, CurrentUser
-from server.db.session import session_scope
+from server.idempotency.guard import Guard
 from server.settings import Settings
 
 __all__ = [
@@ -27,10 +27,28 @@ __all__ = [
 ]
 
 
-async def provide_db(state: State) -> AsyncGenerator[AsyncSession, None]:
-    """One session per request, committed before the response is sent (see session_scope)."""
-    async for session in session_scope(state.session_factory):
-        yield session
+async def provide_db(state: State, request: Request[Any, Any, Any]) -> AsyncGenerator[AsyncSession, None]:
+    """One session per request, committed before the response is sent (as in session_scope).
+
+    A create sent with an ``Idempotency-Key`` is checked first (a stored answer is replayed)
+    and its answer is stored in the same transaction as the create (server/idempotency/guard.py).
+    """
+    guard = await Guard.of(request, state.settings, state.idempotency_claims)
+    async with state.session_factory() as session:
+        try:
+            if guard is not None:
+                await guard.enter(session)
+            yield session
+            if guard is not None:
+                await guard.store(session)
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await session.commit()
+        finally:
+            if guard is not None:
+                guard.release()  # only after the commit: a retry must find the stored answer
 
 
 def provide_settings(state: State) -> Settings:

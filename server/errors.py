@@ -39,6 +39,8 @@ class DomainError(Exception):
 
     status = 400
     code = "bad_request"
+    headers: dict[str, str] | None = None
+    """Response headers the refusal carries (e.g. ``Retry-After``)."""
 
     def __init__(self, message: str, errors: list[FieldError] | None = None, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -134,7 +136,7 @@ def _domain(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
     body = ErrorBody(status=exc.status, code=exc.code, message=exc.message, errors=exc.errors)
     if isinstance(exc, DeviceRevoked):
         body.revocation = exc.revocation
-    return _respond(request, body)
+    return _respond(request, body, headers=exc.headers)
 
 
 def _validation(request: Request[Any, Any, Any], exc: LitestarValidationException) -> Response[Any]:

@@ -44,7 +44,12 @@ def configure_logging(json_logs: bool = True, level: int = logging.INFO) -> None
 
 
 def RequestIdMiddleware(app: ASGIApp) -> ASGIApp:
-    """Give each request an id (the client's ``X-Request-ID`` if sane), log it with the outcome."""
+    """Give each request an id (the client's ``X-Request-ID`` if sane), log it with the outcome.
+
+    Wraps the whole app (``create_app``), so every answer is logged with its real status and
+    carries the id: the router's 404 and 405 and the auth layer's 401 included, which Litestar
+    answers outside the route middleware. A request that got no answer at all logs 500.
+    """
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -55,6 +60,7 @@ def RequestIdMiddleware(app: ASGIApp) -> ASGIApp:
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
+        method, path = scope.get("method"), scope.get("path")  # as sent: the router rewrites the path
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -72,8 +78,8 @@ def RequestIdMiddleware(app: ASGIApp) -> ASGIApp:
                 "request",
                 extra={
                     "request_id": request_id,
-                    "method": scope.get("method"),
-                    "path": scope.get("path"),
+                    "method": method,
+                    "path": path,
                     "status": status,
                     "ms": round((time.perf_counter() - started) * 1000, 1),
                 },

@@ -63,6 +63,8 @@ class Settings:
     """Working days to investigate and answer a complaint; open past it, a complaint is overdue."""
     feed_retention_days: int = 90
     """How long the sync change log keeps removals (``recheck sync purge``); older cursors get a snapshot."""
+    idempotency_hours: int = 24
+    """How long the answer to a create sent with an ``Idempotency-Key`` is kept for replay."""
     login_max_failures_per_account: int = 5
     login_max_failures_per_address: int = 20
     login_window_minutes: int = 15
@@ -92,6 +94,7 @@ class Settings:
             bank_layouts=_env("BANK_LAYOUTS", "var/bank-layouts"),
             complaint_deadline_days=int(_env("COMPLAINT_DEADLINE_DAYS", "10")),
             feed_retention_days=int(_env("FEED_RETENTION_DAYS", "90")),
+            idempotency_hours=int(_env("IDEMPOTENCY_HOURS", "24")),
             log_json=_env("LOG_JSON", "1") not in ("0", "false", "no"),
             console_idle_seconds=int(_env("CONSOLE_IDLE_MINUTES", "30")) * 60,
             map_tiles_url=_env("MAP_TILES_URL", ""),

@@ -167,6 +167,7 @@ def capture_form(record: dict[str, Any], member_ids: dict[str, uuid.UUID]) -> Ca
     at = dt.datetime.fromisoformat(record["recorded_at"]).astimezone(dt.UTC)
     signed = record["assessment"]["household_signed"]
     assets = record["assets"]
+    earners = {item["member_id"] for item in record["income"]}
     return Capture(
         outcome=Outcome.completed,
         members=[
@@ -176,6 +177,7 @@ def capture_form(record: dict[str, Any], member_ids: dict[str, uuid.UUID]) -> Ca
                 health=_HEALTH[m["health"]],
                 disability_grade=m.get("disability_grade"),
                 labour_capacity=LabourCapacity.full if m["able_to_work"] else LabourCapacity.none,
+                no_income=m["member_id"] not in earners,
             )
             for n, m in enumerate(record["members"])
         ],

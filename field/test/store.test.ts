@@ -13,6 +13,7 @@ import {
   FieldDB,
   getDraft,
   InvalidCapture,
+  listVisits,
   PhotoRefused,
   pendingBatch,
   recordCapture,
@@ -159,6 +160,41 @@ describe("captures and the outbox", () => {
     await db.meta.put({ key: "device_id", value: ids.device });
     await clearForSignOut(db);
     expect(await db.meta.count()).toBe(0);
+  });
+});
+
+describe("the visit list", () => {
+  it("lists today's and unplanned visits in route order with their draft, outbox and evidence", async () => {
+    const visit = (id: string, over: object) => ({
+      kind: "visit" as const,
+      id,
+      version: 1,
+      data: { id, household_id: ids.household, state: "assigned", version: 1, reason: "annual", due_on: "2026-12-31", ...over },
+    });
+    await applyPage(
+      db,
+      visitPage({
+        items: [
+          visit(ids.visit, { visit_on: "2026-12-04", route_order: 2 }),
+          visit(ids.visit2, { visit_on: "2026-12-04", route_order: 1 }),
+          visit(ids.visit3, { visit_on: "2026-12-05", route_order: 1 }),
+          { kind: "household", id: ids.household, version: 1, data: { id: ids.household, code: "HH", head_name: "王", area_id: 1, residence: "rural", category: "general", status: "active", benefit_amount: 0, version: 1 } },
+        ],
+      }),
+    );
+    await recordCapture(db, ids.visit, completed("a"));
+    await recordCapture(db, ids.visit2, completed("b"));
+    const batch = await pendingBatch(db, 10);
+    await acknowledge(db, batch, [{ index: 1, status: "rejected", errors: [] }], [{ visit_id: ids.visit, missing: ["a".repeat(64)] }], 0);
+
+    const today = await listVisits(db, "2026-12-04");
+    expect(today.map((v) => v.visit.id)).toEqual([ids.visit2, ids.visit]);
+    expect(today.map((v) => [v.pending, v.rejected.length, v.missingPhotos.length])).toEqual([
+      [0, 1, 0],
+      [1, 0, 1],
+    ]);
+    expect(today.every((v) => v.household?.data.head_name === "王" && v.draft !== undefined)).toBe(true);
+    expect((await listVisits(db)).map((v) => v.visit.id)).toEqual([ids.visit2, ids.visit, ids.visit3]);
   });
 });
 

@@ -14,6 +14,7 @@ from schemas.base import Struct
 from server.audit.services import list_events
 from server.auth.guards import allow
 from server.deps import DbSession
+from server.params import AuditAfter
 
 __all__ = ["AuditController", "AuditEventRead"]
 
@@ -42,7 +43,7 @@ class AuditController(Controller):
         entity: Annotated[str | None, Parameter(max_length=40)] = None,
         entity_id: Annotated[str | None, Parameter(max_length=64)] = None,
         actor_id: uuid.UUID | None = None,
-        after_id: Annotated[int, Parameter(ge=0)] = 0,
+        after_id: AuditAfter = 0,
         limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
     ) -> list[AuditEventRead]:
         """Audit entries in write order; page with ``after_id`` = the last id seen."""

@@ -30,8 +30,11 @@ def console_routes() -> list[Any]:
     from litestar import Router
     from litestar.static_files import create_static_files_router
 
+    from server.console.assign import AssignController
     from server.console.auth import ConsoleAuthController, root
     from server.console.dashboard import DashboardController
+    from server.console.devices import WorkerController
+    from server.console.routes import RouteController
     from server.console.visits import PlanController, VisitListController
     from server.console.web import CONSOLE_OPT, console_dependencies, console_exception_handlers
 
@@ -45,7 +48,16 @@ def console_routes() -> list[Any]:
     )
     pages = Router(
         path="/",
-        route_handlers=[root, ConsoleAuthController, DashboardController, PlanController, VisitListController],
+        route_handlers=[
+            root,
+            ConsoleAuthController,
+            DashboardController,
+            PlanController,
+            VisitListController,
+            AssignController,
+            RouteController,
+            WorkerController,
+        ],
         dependencies=console_dependencies,
         exception_handlers=console_exception_handlers,
         include_in_schema=False,

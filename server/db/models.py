@@ -7,6 +7,7 @@ from server.audit import models as audit_models
 from server.auth import models as auth_models
 from server.db.base import Base
 from server.decisions import models as decisions_models
+from server.idempotency import models as idempotency_models
 from server.media import models as media_models
 from server.payments import models as payments_models
 from server.planning import models as planning_models
@@ -18,6 +19,7 @@ __all__ = [
     "audit_models",
     "auth_models",
     "decisions_models",
+    "idempotency_models",
     "media_models",
     "payments_models",
     "planning_models",

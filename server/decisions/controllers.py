@@ -34,6 +34,7 @@ from schemas.decisions import (
 from server.auth.guards import allow
 from server.decisions import chain, exports, services
 from server.deps import AppSettings, AuditActor, Caller, DbSession
+from server.params import AreaIdQuery
 
 __all__ = ["DecisionController"]
 
@@ -82,7 +83,7 @@ class DecisionController(Controller):
         db: DbSession,
         current_user: Caller,
         proposal_state: Annotated[ProposalState | None, QueryParameter(name="state")] = None,
-        area_id: int | None = None,
+        area_id: AreaIdQuery = None,
         household_id: uuid.UUID | None = None,
         after: uuid.UUID | None = None,
         limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,

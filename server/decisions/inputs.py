@@ -34,6 +34,7 @@ from schemas.decisions import (
     ProposalState,
     VisitOutcome,
 )
+from schemas.errors import FieldError
 from schemas.media import PhotoStatus
 from schemas.planning import ComplaintChannel, ComplaintCreate, ComplaintSubject
 from schemas.registry import Category, Health, IncomeKind, LabourCapacity, Residence
@@ -42,6 +43,7 @@ from server.auth.identity import Actor, CurrentUser
 from server.db.base import core_table, utcnow
 from server.decisions.bulk import fast_insert, paused_gc
 from server.decisions.models import Proposal
+from server.decisions.policy import SituationError
 from server.media.models import Photo
 from server.planning.complaints import create_complaint
 from server.planning.models import Complaint, Visit
@@ -50,6 +52,7 @@ from server.sync.models import CaptureRecord, ConflictRecord
 
 __all__ = [
     "BATCH",
+    "CaptureIncomplete",
     "RawBatch",
     "StoredCapture",
     "VisitInputs",
@@ -86,6 +89,18 @@ _LABOUR = {c.value: c for c in LabourCapacity}
 _KIND = {k.value: k for k in IncomeKind}
 _LEFT_BY_DEATH = frozenset({"death"})
 _DECIDED = frozenset({ProposalState.approved.value, ProposalState.effective.value})
+
+
+class CaptureIncomplete(SituationError):
+    """A completed capture lacks what the decision is computed from (a member's income answer),
+    so the situation is unknown, never zero: no proposal until the visit is captured again."""
+
+    code = "capture_incomplete"
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__(errors)
+        self.message = "capture incomplete: " + "; ".join(f"{e.path}: {e.reason}" for e in errors)
+        self.args = (self.message,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,6 +346,23 @@ def _history(rows: Sequence[Any], effective: dt.date) -> tuple[int, int]:
     return failed, paid
 
 
+def _check_income_stated(capture: Capture, members: Sequence[MemberSituation]) -> None:
+    """Every member still in the household has an income answer in the completed capture.
+
+    Raises:
+        CaptureIncomplete: a member without one (an absent income list is unknown income, not
+            zero: read as zero it pays the full standard).
+    """
+    answered = {s.member_id for s in capture.members if s.no_income} | {i.member_id for i in capture.incomes}
+    missing = [
+        FieldError(path="$.capture.members", reason=f"member {m.id}: neither an income item nor no_income")
+        for m in members
+        if not (m.deceased or m.moved_out) and m.id not in answered
+    ]
+    if missing:
+        raise CaptureIncomplete(missing)
+
+
 def situation_from_capture(
     capture: Capture | None,
     household: Any,
@@ -346,7 +378,9 @@ def situation_from_capture(
     members ``deceased`` (reason ``death``) or ``moved_out`` (any other reason). Health,
     disability, labour capacity come from the capture's member statuses when given; a member
     counts as ``newly_employed`` when the capture says employed or self-employed and the
-    registry did not. A completed capture's income list replaces the registry's. Deposits are
+    registry did not. A completed capture's income list replaces the registry's, and it must
+    say for every member still in the household whether they have income (else
+    :class:`CaptureIncomplete`: a missing answer is never read as no income). Deposits are
     compared at their band's lower bound; vehicles, extra or commercial housing and a business
     are property flags.
     """
@@ -391,6 +425,7 @@ def situation_from_capture(
             )
         )
     if capture and capture.outcome == CaptureOutcome.completed:
+        _check_income_stated(capture, situation_members)
         member_ids = {m.id for m in situation_members}
         lines = [
             IncomeLine(
@@ -588,9 +623,12 @@ async def load_raw(session: AsyncSession, visits: Sequence[Any]) -> RawBatch:
     return RawBatch(visit_rows, households, members, incomes, history, captures)
 
 
-def build_inputs(batch: RawBatch, rule_version: str, today: dt.date) -> dict[uuid.UUID, VisitInputs]:
+def build_inputs(
+    batch: RawBatch, rule_version: str, today: dt.date, problems: dict[uuid.UUID, str] | None = None
+) -> dict[uuid.UUID, VisitInputs]:
     """The engine's inputs for a batch (pure). The rules' date is the planned visit day (server
-    data, never the tablet's clock), else ``today``."""
+    data, never the tablet's clock), else ``today``. A visit whose capture cannot be read as a
+    situation (:class:`CaptureIncomplete`) is left out, its reason put in ``problems``."""
     result: dict[uuid.UUID, VisitInputs] = {}
     no_rows: list[Any] = []
     for visit in batch.visits:
@@ -602,14 +640,19 @@ def build_inputs(batch: RawBatch, rule_version: str, today: dt.date) -> dict[uui
         # a decision made now takes effect the first day of next month at the earliest
         effective = next_month(max(on, today))
         failed, paid = _history([p for p in history if p.visit_id != visit.id], effective) if history else (0, 0)
-        situation = situation_from_capture(
-            capture,
-            household,
-            _MEMBERS.decode(batch.members.get(visit.household_id, "[]")),
-            _INCOMES.decode(batch.incomes.get(visit.household_id, "[]")),
-            failed_attempts=failed,
-            phase_out_months_paid=paid,
-        )
+        try:
+            situation = situation_from_capture(
+                capture,
+                household,
+                _MEMBERS.decode(batch.members.get(visit.household_id, "[]")),
+                _INCOMES.decode(batch.incomes.get(visit.household_id, "[]")),
+                failed_attempts=failed,
+                phase_out_months_paid=paid,
+            )
+        except CaptureIncomplete as exc:
+            if problems is not None:
+                problems[visit.id] = exc.message
+            continue
         result[visit.id] = VisitInputs(
             visit_id=visit.id,
             household_id=visit.household_id,

@@ -7,12 +7,15 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db.base import Base, UuidPk, utcnow
 
-__all__ = ["Approval", "CommunityAppraisal", "Objection", "Proposal", "PublicNotice", "RuleSet"]
+__all__ = ["DECIDED_SQL", "Approval", "CommunityAppraisal", "Objection", "Proposal", "PublicNotice", "RuleSet"]
+
+#: The states of an approved decision (approved, then effective), as SQL for partial indexes.
+DECIDED_SQL = "state IN ('approved', 'effective')"
 
 
 class RuleSet(Base):
@@ -51,12 +54,24 @@ class Proposal(Base):
     later change is detected and the proposal recomputed; ``changes`` lists what each
     recomputation changed. ``decided_outcome`` / ``decided_amount`` are what the supervisor
     confirmed or set by override; the roster pays ``decided_amount`` from ``effective_from``.
+    A proposal a newer one replaced before approval names it in ``superseded_by``, and why in
+    ``superseded_reason``.
     """
 
     __tablename__ = "proposal"
     __table_args__ = (
         Index("ix_proposal_area_state", "area_id", "state"),
         Index("ix_proposal_household_effective", "household_id", "effective_from"),
+        # At most one approved decision per household takes effect in a month (effective_from is
+        # always a month's first day), whatever races the approvals run into.
+        Index(
+            "uq_proposal_household_month",
+            "household_id",
+            "effective_from",
+            unique=True,
+            sqlite_where=text(DECIDED_SQL),
+            postgresql_where=text(DECIDED_SQL),
+        ),
     )
 
     id: Mapped[UuidPk]
@@ -95,6 +110,8 @@ class Proposal(Base):
     approved_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
     approved_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     applied_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    superseded_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    superseded_reason: Mapped[str | None] = mapped_column(Text, default=None)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -13,12 +13,13 @@ import datetime as dt
 import functools
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Collection, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.decisions import (
@@ -77,6 +78,7 @@ __all__ = [
     "record_appraisal",
     "release",
     "review",
+    "supersede",
     "today",
     "visit_changed",
 ]
@@ -253,11 +255,14 @@ def compute_batch(batch: inputs.RawBatch, rules: ProgrammeRules, day: dt.date) -
 
     No I/O: the rows it returns are written by :func:`generate`.
     """
-    loaded = inputs.build_inputs(batch, rules.version, day)
+    problems: dict[uuid.UUID, str] = {}
+    loaded = inputs.build_inputs(batch, rules.version, day, problems)
     now = utcnow()
-    out = _Computed(rows=[], follow=[], skipped=[])
+    out = _Computed(rows=[], follow=[], skipped=list(problems.items()))
     for visit in batch.visits:
-        inp = loaded[visit.id]
+        inp = loaded.get(visit.id)
+        if inp is None:
+            continue
         try:
             result = propose(inp.situation, rules, inp.on)
         except (SituationError, NoStandardError) as exc:
@@ -295,6 +300,7 @@ class _Prepared:
     audits: bulk.Prepared
     follow: list[tuple[uuid.UUID, uuid.UUID, int]]
     skipped: list[tuple[uuid.UUID, str]]
+    proposed: set[uuid.UUID]
 
 
 def _prepare_batch(
@@ -335,6 +341,7 @@ def _records(batch: inputs.RawBatch, rules: ProgrammeRules, day: dt.date, actor:
         audits=bulk.prepare(core_table(AuditEvent), audits, dialect),
         follow=computed.follow,
         skipped=computed.skipped,
+        proposed={row["household_id"] for row in computed.rows if row["state"] == S.proposed.value},
     )
 
 
@@ -365,6 +372,7 @@ async def _make_proposals(
     async def write(prepared: _Prepared) -> int:
         await bulk.insert(connection, prepared.proposals)
         await bulk.insert(connection, prepared.audits)
+        await supersede(session, actor, prepared.proposed)
         return await inputs.schedule_follow_ups(session, actor, prepared.follow, day)
 
     # On PostgreSQL the server stores one batch while this process computes the next (see
@@ -455,6 +463,71 @@ async def propose_for_visit(
     if not result.created:
         return None
     return await session.scalar(select(Proposal).where(Proposal.visit_id == visit_id))
+
+
+# ---------------------------------------------------------------- one live proposal per household
+
+
+async def supersede(session: AsyncSession, actor: Actor, household_ids: Collection[uuid.UUID]) -> int:
+    """Keep one live proposal per household (DOMAIN.md "Benefit and decision").
+
+    Of a household's proposals not yet approved, the one from its latest visit stays (the newest
+    one among visits of the same day); every other leaves review, notice and approval as
+    ``superseded``, naming the proposal that replaced it and why (audited). Approved decisions
+    are never touched. Returns how many proposals were superseded.
+    """
+    if not household_ids:
+        return 0
+    connection = await session.connection()
+    pending = [state.value for state in PENDING]
+    ids = list(household_ids)
+    crowded: list[uuid.UUID] = []
+    for start in range(0, len(ids), inputs.BATCH):
+        chunk = ids[start : start + inputs.BATCH]
+        crowded += (
+            await session.scalars(
+                select(Proposal.household_id)
+                .where(inputs.ids_in(connection.dialect.name, Proposal.household_id, chunk))
+                .where(Proposal.state.in_(pending))
+                .group_by(Proposal.household_id)
+                .having(func.count() > 1)
+            )
+        ).all()
+    superseded = 0
+    for start in range(0, len(crowded), inputs.BATCH):
+        rows = (
+            await session.execute(
+                select(Proposal, Visit.visit_on)
+                .join(Visit, Visit.id == Proposal.visit_id)
+                .where(Proposal.household_id.in_(crowded[start : start + inputs.BATCH]))
+                .where(Proposal.state.in_(pending))
+            )
+        ).all()
+        by_household: dict[uuid.UUID, list[tuple[Proposal, dt.date | None]]] = {}
+        for proposal, visit_on in rows:
+            by_household.setdefault(proposal.household_id, []).append((proposal, visit_on))
+        for group in by_household.values():
+            group.sort(key=lambda row: (row[1] or dt.date.min, row[0].created_at, row[0].id))
+            live, live_on = group[-1]
+            for proposal, _visit_on in group[:-1]:
+                _withdraw(session, actor, proposal, live, live_on)
+                superseded += 1
+    return superseded
+
+
+def _withdraw(session: AsyncSession, actor: Actor, proposal: Proposal, live: Proposal, on: dt.date | None) -> None:
+    """Take ``proposal`` out of review, notice and approval: ``live`` replaces it."""
+    day = on.isoformat() if on else "?"
+    reason = (
+        f"已由{day}入户复核的新拟办意见取代（每户只保留一份在办意见）; "
+        f"superseded by the proposal of the {day} recheck (one live proposal per household)"
+    )
+    changes: dict[str, Any] = {"superseded_by": str(live.id), "reason": reason}
+    if proposal.notice_id is not None:
+        changes["withdrawn_from_notice"] = str(proposal.notice_id)
+    step(session, actor, proposal, S.superseded, "supersede", changes)
+    proposal.superseded_by, proposal.superseded_reason = live.id, reason
+    proposal.notice_id = None
 
 
 # ---------------------------------------------------------------- recomputing
@@ -614,6 +687,8 @@ def proposal_read(p: Proposal, *, with_detail: bool = True) -> ProposalRead:
         approved_at=p.approved_at,
         changes=[msgspec.convert(c, ProposalChange) for c in p.changes],
         detail=dict(p.detail) if with_detail else None,
+        superseded_by=p.superseded_by,
+        superseded_reason=p.superseded_reason,
     )
 
 
@@ -951,21 +1026,49 @@ async def release(
 # ---------------------------------------------------------------- approval
 
 
-async def effective_month(session: AsyncSession, day: dt.date) -> dt.date:
-    """The first day of the month after ``day``, skipping months whose roster is closed."""
-    closed = set((await session.scalars(select(PaymentMonth.month).where(PaymentMonth.state == "closed"))).all())
-    month = add_months(day, 1)
-    while month_key(month) in closed:
+async def _closed_months(session: AsyncSession) -> set[str]:
+    return set((await session.scalars(select(PaymentMonth.month).where(PaymentMonth.state == "closed"))).all())
+
+
+def _open_month_from(month: dt.date, closed: set[str], taken: Collection[dt.date] = ()) -> dt.date:
+    """``month`` or the first later one whose roster is open and that is not in ``taken``."""
+    while month_key(month) in closed or month in taken:
         month = add_months(month, 1)
     return month
+
+
+async def effective_month(session: AsyncSession, day: dt.date) -> dt.date:
+    """The first day of the month after ``day``, skipping months whose roster is closed."""
+    return _open_month_from(add_months(day, 1), await _closed_months(session))
+
+
+async def _decided_months(
+    session: AsyncSession, household_ids: Collection[uuid.UUID], since: dt.date
+) -> dict[uuid.UUID, set[dt.date]]:
+    """Household id → the months from ``since`` in which an approved decision of it takes effect."""
+    ids = list(household_ids)
+    taken: dict[uuid.UUID, set[dt.date]] = {h: set() for h in ids}
+    for start in range(0, len(ids), inputs.BATCH):
+        rows = await session.execute(
+            select(Proposal.household_id, Proposal.effective_from).where(
+                Proposal.household_id.in_(ids[start : start + inputs.BATCH]),
+                Proposal.state.in_([S.approved.value, S.effective.value]),
+                Proposal.effective_from >= since,
+            )
+        )
+        for household_id, month in rows:
+            if month is not None:
+                taken[household_id].add(month)
+    return taken
 
 
 async def approve(
     session: AsyncSession, user: CurrentUser, actor: Actor, proposal_ids: Sequence[uuid.UUID], note: str | None = None
 ) -> ApprovalResult:
     """Approve proposals, all or nothing: each in the approver's areas, on notice with the notice
-    over, not held, and appraised when the notice drew an objection. Effective from the first
-    day of the next open month."""
+    over, not held, and appraised when the notice drew an objection, at most one per household.
+    Effective from the first day of the next open month, or of the first open month after it
+    in which no approved decision of the household takes effect yet (one a month)."""
     if len(set(proposal_ids)) != len(proposal_ids):
         raise InvalidInput.field("$.proposal_ids", "a proposal is listed twice")
     proposals: dict[uuid.UUID, Proposal] = {}
@@ -992,10 +1095,18 @@ async def approve(
     forbidden: list[FieldError] = []
     missing: list[FieldError] = []
     refused: list[FieldError] = []
+    households: dict[uuid.UUID, int] = {}
     for i, pid in enumerate(proposal_ids):
         path = f"$.proposal_ids[{i}]"
         p = proposals.get(pid)
-        if p is None:
+        if p is not None and households.setdefault(p.household_id, i) != i:
+            refused.append(
+                FieldError(
+                    path=path,
+                    reason=f"one decision per household: it is listed at $.proposal_ids[{households[p.household_id]}]",
+                )
+            )
+        elif p is None:
             missing.append(FieldError(path=path, reason="no such proposal"))
         elif not user.can_see_area(p.area_id):
             forbidden.append(FieldError(path=path, reason="the household is outside your areas"))
@@ -1021,7 +1132,9 @@ async def approve(
         raise error
     ordered = [proposals[pid] for pid in proposal_ids]
     await _refuse_if_changed(session, actor, ordered)
-    effective = await effective_month(session, day)
+    closed = await _closed_months(session)
+    first_open = _open_month_from(add_months(day, 1), closed)
+    taken = await _decided_months(session, households, first_open)
     batch_id = uuid.uuid4()
     approvals: list[dict[str, Any]] = []
     audits: list[dict[str, Any]] = []
@@ -1033,6 +1146,7 @@ async def approve(
         p.state = S.approved.value
         p.version += 1
         p.updated_at = now
+        effective = _open_month_from(first_open, closed, taken[p.household_id])
         p.approved_by, p.approved_at, p.effective_from = user.id, now, effective
         phase_out: dict[str, Any] = {}
         if p.decided_outcome == ProposalOutcome.phase_out:
@@ -1072,8 +1186,17 @@ async def approve(
         )
         months[month_key(effective)] = months.get(month_key(effective), 0) + 1
         total += amount
-    connection = await session.connection()
-    await fast_insert(connection, core_table(Approval), approvals)
+    try:
+        await session.flush()
+        connection = await session.connection()
+        await fast_insert(connection, core_table(Approval), approvals)
+    except IntegrityError:
+        # another approval of these households (or proposals) committed meanwhile
+        raise Conflict(
+            "another approval of these households was made at the same time; nothing was approved",
+            [FieldError(path="$.proposal_ids", reason="approved meanwhile: reload the proposals and try again")],
+            code="approved_meanwhile",
+        ) from None
     await fast_insert(connection, core_table(AuditEvent), audits)
     return ApprovalResult(batch_id=batch_id, approved=len(ordered), effective_from=months, total_new_amount=total)
 

@@ -16,7 +16,11 @@ approved       effective                                    the first day of the
 effective      —                                            final
 returned       —                                            final (a new visit was planned)
 follow_up      —                                            final (a follow-up visit was planned)
+superseded     —                                            final (a newer proposal replaced it)
 =============  ===========================================  ======================================
+
+Every state before approval may also move to ``superseded`` when a newer proposal is made for
+the household (one live proposal per household: :func:`server.decisions.services.supersede`).
 
 Every move bumps ``version`` and ``updated_at`` and writes an audit entry in the same
 transaction; an illegal move is refused with 409 naming ``state``.
@@ -44,15 +48,16 @@ S = ProposalState
 
 TRANSITIONS: Mapping[ProposalState, frozenset[ProposalState]] = MappingProxyType(
     {
-        S.proposed: frozenset({S.confirmed, S.returned, S.proposed}),
-        S.confirmed: frozenset({S.appraised, S.in_notice, S.proposed, S.returned}),
-        S.appraised: frozenset({S.in_notice, S.proposed, S.returned}),
-        S.in_notice: frozenset({S.held, S.approved, S.proposed, S.returned}),
-        S.held: frozenset({S.in_notice, S.proposed, S.returned}),
+        S.proposed: frozenset({S.confirmed, S.returned, S.proposed, S.superseded}),
+        S.confirmed: frozenset({S.appraised, S.in_notice, S.proposed, S.returned, S.superseded}),
+        S.appraised: frozenset({S.in_notice, S.proposed, S.returned, S.superseded}),
+        S.in_notice: frozenset({S.held, S.approved, S.proposed, S.returned, S.superseded}),
+        S.held: frozenset({S.in_notice, S.proposed, S.returned, S.superseded}),
         S.approved: frozenset({S.effective}),
         S.effective: frozenset(),
         S.returned: frozenset(),
         S.follow_up: frozenset(),
+        S.superseded: frozenset(),
     }
 )
 

@@ -24,12 +24,20 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import anyio.to_thread
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from media.images import ImageRejected, ProcessedImage, hamming, process_image
+from media.images import (
+    PHASH_BANDS,
+    ImageRejected,
+    ProcessedImage,
+    band_neighbours,
+    hamming,
+    phash_bands,
+    process_image,
+)
 from media.store import LocalStore, MediaStore, MultipartUpload, ObjectNotFound, Part
 from schemas.auth import Role
 from schemas.errors import FieldError
@@ -67,6 +75,7 @@ __all__ = [
     "create_upload",
     "discard_refused_creation",
     "evidence_status",
+    "near_duplicate",
     "photo_links",
     "receive_bytes",
     "reference_photos",
@@ -783,24 +792,12 @@ async def _record_photo(
         photo.gps_lat, photo.gps_lon, photo.gps_altitude = result.gps.lat, result.gps.lon, result.gps.altitude
     photo.exif_notes = list(result.notes)
     photo.phash = _signed(result.phash)
+    photo.phash_b0, photo.phash_b1, photo.phash_b2, photo.phash_b3 = phash_bands(result.phash)
     photo.uploaded_by, photo.device_id = user.id, user.device_id
     photo.stored_at = _now()
     await session.flush()
 
-    candidates = await session.execute(
-        select(Photo.id, Photo.visit_id, Photo.phash).where(
-            Photo.status == PhotoStatus.stored.value,
-            Photo.household_id != visit.household_id,
-            Photo.phash.is_not(None),
-        )
-    )
-    best: tuple[int, uuid.UUID, uuid.UUID] | None = None
-    for other_id, other_visit, other_hash in candidates if _informative(result.phash) else ():
-        if other_hash is None or not _informative(other_hash):
-            continue
-        distance = hamming(result.phash, other_hash)
-        if distance <= config.duplicate_max_distance and (best is None or distance < best[0]):
-            best = (distance, other_id, other_visit)
+    best = await near_duplicate(session, config, visit.household_id, result.phash)
     if best is not None:
         photo.duplicate_distance, photo.duplicate_of_id, photo.duplicate_visit_id = best
         record(
@@ -812,6 +809,42 @@ async def _record_photo(
             {"photo": str(photo.id), "other_photo": str(best[1]), "other_visit": str(best[2]), "distance": best[0]},
         )
     return photo
+
+
+#: Above this band radius the lookup would list too many band values; it reads every photo instead.
+_MAX_BAND_RADIUS = 3
+
+
+async def near_duplicate(
+    session: AsyncSession, config: MediaConfig, household_id: uuid.UUID, phash: int
+) -> tuple[int, uuid.UUID, uuid.UUID] | None:
+    """The stored photo of another household closest to ``phash`` within the configured distance:
+    (distance, photo id, its visit id), or ``None``.
+
+    Through the band index: a photo within ``d`` bits has a band within ``d // 4`` bits of ours,
+    so only photos with such a band are read (a few per band value, whatever the number of
+    photos), and the exact distance decides among them — the same answer as comparing with
+    every photo, which is what a radius above 3 (a distance over 15) falls back to.
+    """
+    if not _informative(phash):
+        return None
+    limit = config.duplicate_max_distance
+    query = select(Photo.id, Photo.visit_id, Photo.phash).where(
+        Photo.status == PhotoStatus.stored.value, Photo.household_id != household_id, Photo.phash.is_not(None)
+    )
+    radius = limit // PHASH_BANDS
+    if radius <= _MAX_BAND_RADIUS:
+        columns = (Photo.phash_b0, Photo.phash_b1, Photo.phash_b2, Photo.phash_b3)
+        bands = phash_bands(phash)
+        query = query.where(or_(*(c.in_(band_neighbours(b, radius)) for c, b in zip(columns, bands, strict=True))))
+    best: tuple[int, uuid.UUID, uuid.UUID] | None = None
+    for other_id, other_visit, other_hash in await session.execute(query):
+        if other_hash is None or not _informative(other_hash):
+            continue
+        distance = hamming(phash, other_hash)
+        if distance <= limit and (best is None or (distance, str(other_id)) < (best[0], str(best[1]))):
+            best = (distance, other_id, other_visit)
+    return best
 
 
 def parse_metadata(header: str | None) -> UploadMeta:

@@ -13,6 +13,7 @@ from schemas.auth import Role
 from schemas.payments import BankLayoutRead, MonthRead, ReturnResult, RosterRowRead, RowStatus
 from server.auth.guards import allow
 from server.deps import AuditActor, Caller, DbSession
+from server.params import AreaIdQuery, RosterSeqAfter
 from server.payments import services
 from server.payments.layouts import BankLayout, find_layout, layouts
 from server.settings import get_settings
@@ -50,8 +51,8 @@ class PaymentController(Controller):
         current_user: Caller,
         month: str,
         status: RowStatus | None = None,
-        area_id: int | None = None,
-        after_seq: Annotated[int, Parameter(ge=0)] = 0,
+        area_id: AreaIdQuery = None,
+        after_seq: RosterSeqAfter = 0,
         limit: Annotated[int, Parameter(ge=1, le=5000)] = 200,
     ) -> list[RosterRowRead]:
         """Rows in bank-file order; page with ``after_seq`` = the last ``seq`` seen."""

@@ -37,6 +37,7 @@ from schemas.planning import (
 from schemas.registry import Page
 from server.auth.guards import ALL_ROLES, allow
 from server.deps import AppSettings, AuditActor, Caller, DbSession
+from server.params import AreaIdQuery, Offset
 from server.planning import complaints, services
 
 __all__ = [
@@ -71,7 +72,7 @@ class PlanController(Controller):
         self,
         db: DbSession,
         current_user: Caller,
-        area_id: int | None = None,
+        area_id: AreaIdQuery = None,
         upcoming_days: Annotated[int, Parameter(ge=0, le=366)] = 30,
     ) -> DueReport:
         """Overdue and upcoming open visits per area and per worker (workers: their own)."""
@@ -87,7 +88,7 @@ class VisitController(Controller):
         self,
         db: DbSession,
         current_user: Caller,
-        area_id: int | None = None,
+        area_id: AreaIdQuery = None,
         visit_state: Annotated[VisitState | None, QueryParameter(name="state")] = None,
         reason: VisitReason | None = None,
         assigned_to: uuid.UUID | None = None,
@@ -262,10 +263,10 @@ class ComplaintController(Controller):
         db: DbSession,
         current_user: Caller,
         status: ComplaintStatus | None = None,
-        area_id: int | None = None,
+        area_id: AreaIdQuery = None,
         household_id: uuid.UUID | None = None,
         limit: Annotated[int, Parameter(ge=1, le=1000)] = 200,
-        offset: Annotated[int, Parameter(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> list[ComplaintRead]:
         """Complaints in your areas; ``status=open`` includes the overdue ones."""
         return await complaints.list_complaints(

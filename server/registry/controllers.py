@@ -30,6 +30,7 @@ from schemas.registry import (
 )
 from server.auth.guards import ALL_ROLES, allow
 from server.deps import AuditActor, Caller, DbSession
+from server.params import AreaIdQuery
 from server.registry import corrections, services
 
 __all__ = ["AmountCorrectionController", "AreaController", "HouseholdController"]
@@ -60,7 +61,7 @@ class HouseholdController(Controller):
         self,
         db: DbSession,
         current_user: Caller,
-        area_id: int | None = None,
+        area_id: AreaIdQuery = None,
         category: Category | None = None,
         status: HouseholdStatus | None = None,
         residence: Residence | None = None,

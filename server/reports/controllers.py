@@ -12,6 +12,7 @@ from schemas.auth import Role
 from schemas.reports import ReportRead
 from server.auth.guards import allow
 from server.deps import Caller, DbSession
+from server.params import AreaIdQuery
 from server.reports import exports, services
 
 __all__ = ["ReportController"]
@@ -27,7 +28,7 @@ class ReportController(Controller):
 
     @get("/summary", opt=_READERS, operation_id="report_summary")
     async def summary(
-        self, db: DbSession, current_user: Caller, period: Period, area_id: int | None = None
+        self, db: DbSession, current_user: Caller, period: Period, area_id: AreaIdQuery = None
     ) -> ReportRead:
         """Per area: households and people on the allowance, decisions by outcome, money, complaints, rechecks."""
         return await services.build_report(db, current_user, period, area_id)
@@ -38,7 +39,7 @@ class ReportController(Controller):
         db: DbSession,
         current_user: Caller,
         period: Period,
-        area_id: int | None = None,
+        area_id: AreaIdQuery = None,
         format: Literal["xlsx", "html"] = "xlsx",
     ) -> Response[bytes | str]:
         """The report as XLSX, or as one printable HTML page of charts (``format=html``)."""

@@ -354,6 +354,7 @@ async def _apply_capture(batch: _Batch, index: int, m: CaptureMutation) -> Mutat
         member_ids=batch.members.get(visit.household_id, set()),
         submit=m.submit,
         prefix=f"{prefix}.fields",
+        submitted=capture.submitted_at is not None and capture.review != "returned",
     )
     if problems:
         return MutationResult(

@@ -36,6 +36,7 @@ from server.deps import AppSettings, AuditActor, Caller, DbSession
 from server.errors import DomainError
 from server.media.controllers import media_context
 from server.media.services import TooLarge
+from server.params import ConflictId
 from server.sync import apply, feed, recovery, review
 from server.sync.compress import compress, negotiate
 from sync.codec import MSGPACK, encode, error_from_msgspec
@@ -206,7 +207,7 @@ class ReviewController(Controller):
         db: DbSession,
         current_user: Caller,
         actor: AuditActor,
-        conflict_id: int,
+        conflict_id: ConflictId,
         data: JSONBody[ConflictResolve],
     ) -> ConflictRead:
         """Close a conflict record, optionally applying the value that was not kept."""

@@ -19,12 +19,13 @@ from server.decisions.services import propose_for_visit, visit_changed
 from server.errors import Conflict, InvalidInput, NotFound
 from server.planning.models import Visit
 from server.planning.states import transition
-from server.registry.models import Household
+from server.registry.models import Household, Member
 from server.sync.apply import apply_capture_patch, merge_form
 from server.sync.changes import visit_item
 from server.sync.evidence import evidence_for
 from server.sync.models import CaptureRecord, ConflictRecord
 from sync.merge import CAPTURE_RULES, MergeOutcome
+from sync.validate import capture_problems
 
 __all__ = [
     "accept_visit",
@@ -191,6 +192,17 @@ async def edit_capture(
     outcome = MergeOutcome(apply={k: v for k, v in changes.items() if (capture.form or {}).get(k) != v})
     if outcome.apply:
         form = merge_form(capture, outcome)
+        members = await session.scalars(select(Member.id).where(Member.household_id == capture.household_id))
+        problems = capture_problems(
+            form,
+            set(outcome.apply),
+            member_ids=set(members.all()),
+            submit=False,
+            prefix="$",
+            submitted=capture.submitted_at is not None,
+        )
+        if problems:
+            raise InvalidInput("the correction leaves the capture inconsistent", problems)
         apply_capture_patch(capture, outcome, form, f"server:{user.id}", 0)
         capture.updated_at = utcnow()
         record(session, actor, "capture.edit", "capture", capture.id, {"fields": sorted(outcome.apply)})

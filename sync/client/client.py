@@ -174,22 +174,47 @@ class DeviceClient:
         self._save_tokens(tokens)
         return True
 
-    def _json_post(self, path: str, body: dict[str, Any], response_type: type[Any], token: str | None = None) -> Any:
+    def _json_post(
+        self,
+        path: str,
+        body: dict[str, Any],
+        response_type: type[Any],
+        token: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
         response = self.transport.http.post(path, json=body, headers=headers)
         if response.status_code >= 400:
             raise Refused(response.status_code, response.json() if response.content else None)
         return msgspec.json.decode(response.content, type=response_type)
 
+    def _registration_key(self) -> str:
+        """The registration's ``Idempotency-Key``, kept until it succeeds: when its answer is lost,
+        the next login sends it again and gets the same device back instead of a second one."""
+        key = self.store.get("registration_key")
+        if not key:
+            key = str(uuid.uuid4())
+            self.store.set("registration_key", key)
+        return key
+
     def login(self, username: str, password: str, device_name: str = "tablet") -> None:
         """Log in; the first time, register this tablet and keep its credential in the store."""
         if self.device_id is None:
             plain = self._json_post("/auth/login", {"username": username, "password": password}, TokenPair)
-            registered = self._json_post("/devices/", {"name": device_name}, DeviceRegistered, plain.access_token)
+            registered = self._json_post(
+                "/devices/",
+                {"name": device_name},
+                DeviceRegistered,
+                plain.access_token,
+                idempotency_key=self._registration_key(),
+            )
             with self.store.transaction():
                 self.store.set("device_id", str(registered.device_id))
                 self.store.set("device_secret", registered.device_secret)
                 self.store.set("username", username)
+                self.store.set("registration_key", None)
         tokens = self._json_post(
             "/auth/login",
             {

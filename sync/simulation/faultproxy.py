@@ -35,7 +35,7 @@ import socket
 import struct
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 __all__ = ["FAULT_KINDS", "FaultPlan", "FaultProxy", "HttpMessage", "ProtocolError", "read_message"]
@@ -203,6 +203,11 @@ async def _close(writer: asyncio.StreamWriter | None) -> None:
 class FaultProxy:
     """Proxy ``127.0.0.1:<port>`` to ``upstream`` with faults drawn from ``plan`` using ``seed``.
 
+    ``upstream_port`` may list several ports — app workers behind one address, as nginx puts them
+    in ``docker/compose.yaml``: each new upstream connection goes to the next in turn, and one
+    that refuses (a killed worker) is skipped for the next, as nginx's ``proxy_next_upstream``
+    does for connection errors.
+
     Use as a context manager (``with FaultProxy(...) as proxy: proxy.url``) or call
     :meth:`start` / :meth:`stop`. Set :attr:`enabled` to ``False`` to pass traffic untouched
     (e.g. for a final convergence round). Thread-safe to read :attr:`faults` and :attr:`requests`.
@@ -210,7 +215,7 @@ class FaultProxy:
 
     def __init__(
         self,
-        upstream_port: int,
+        upstream_port: int | Sequence[int],
         plan: FaultPlan,
         *,
         seed: int = 0,
@@ -220,7 +225,9 @@ class FaultProxy:
     ) -> None:
         _require_loopback(upstream_host)
         _require_loopback(listen_host)
-        self.upstream = (upstream_host, upstream_port)
+        ports = [upstream_port] if isinstance(upstream_port, int) else list(upstream_port)
+        self.upstreams = [(upstream_host, port) for port in ports]
+        self._turn = 0
         self.plan = plan
         self.seed = seed
         self.enabled = True
@@ -336,12 +343,20 @@ class FaultProxy:
             self._tasks.discard(task)
 
     async def _open_upstream(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        try:
-            return await asyncio.wait_for(asyncio.open_connection(*self.upstream, limit=_MAX_HEAD), 5)
-        except (OSError, TimeoutError):
-            with self._lock:
-                self.upstream_refused += 1
-            raise
+        failure: BaseException | None = None
+        with self._lock:
+            first = self._turn
+            self._turn += 1
+        for step in range(len(self.upstreams)):
+            target = self.upstreams[(first + step) % len(self.upstreams)]
+            try:
+                return await asyncio.wait_for(asyncio.open_connection(*target, limit=_MAX_HEAD), 5)
+            except (OSError, TimeoutError) as exc:
+                with self._lock:
+                    self.upstream_refused += 1
+                failure = exc
+        assert failure is not None
+        raise failure
 
     async def _relay(
         self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter

@@ -30,6 +30,7 @@ import io
 import random
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -39,7 +40,7 @@ from typing import Any
 import httpx
 import msgspec
 
-from schemas.capture import Capture, GpsFix, MemberStatus, Outcome, Photo, PhotoKind, SignatureMissing
+from schemas.capture import Capture, GpsFix, IncomeItem, MemberStatus, Outcome, Photo, PhotoKind, SignatureMissing
 from sync.client import DeviceClient, Refused, Unreachable
 from sync.client.transport import Backoff
 from sync.simulation.faultproxy import FAULT_KINDS, FaultProxy
@@ -173,6 +174,16 @@ def _photo(rng: random.Random, size: tuple[int, int]) -> bytes:
     return buffer.getvalue()
 
 
+def _in_flight(response: httpx.Response) -> bool:
+    """The server is still working on an earlier send of this create (same Idempotency-Key)."""
+    return response.status_code == 409 and "idempotency_in_flight" in response.text
+
+
+def _retried(refusal: Refused) -> bool:
+    """A refusal a login tries again: busy, a server error, a registration still in flight."""
+    return refusal.status in (429, 500, 502, 503) or refusal.code == "idempotency_in_flight"
+
+
 def _retry(action: Callable[[], Any], attempts: int = 40, pause: float = 0.2) -> Any:
     """Run an office-side call until it gets an answer (the server may be restarting)."""
     for attempt in range(attempts):
@@ -227,6 +238,8 @@ class Fleet:
         self.assigned: dict[str, _Device] = {}
         self.worker_by_community: dict[str, list[_Device]] = {}
         self._kill_count: Callable[[], int] = lambda: 0
+        self.key_prefix = f"sim-{config.seed}"
+        """Idempotency keys of the office's creates: ``sim-<seed>:<what>``."""
 
     # -- office side ---------------------------------------------------------------------------
 
@@ -235,14 +248,18 @@ class Fleet:
         response.raise_for_status()
         self.office.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
 
-    def _office(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _office(self, method: str, path: str, *, key: str | None = None, **kwargs: Any) -> httpx.Response:
         """An office call, repeated while the server is down or answers 5xx (its database may be
-        restarting); a 401 (token expired) logs in again."""
+        restarting); a 401 (token expired) logs in again. A create carries ``key`` as its
+        ``Idempotency-Key``: a repeat whose first answer was lost (say the server was killed after
+        the commit) gets that answer, not a second record or a 409."""
+        if key is not None:
+            kwargs["headers"] = {**kwargs.get("headers", {}), "Idempotency-Key": f"{self.key_prefix}:{key}"}
         response: httpx.Response = _retry(lambda: self.office.request(method, path, **kwargs))
         for attempt in range(30):
             if response.status_code == 401:
                 self._login(*self.admin_credentials)
-            elif response.status_code < 500:
+            elif response.status_code < 500 and not _in_flight(response):
                 break
             time.sleep(min(0.2 * (attempt + 1), 2.0))
             response = _retry(lambda: self.office.request(method, path, **kwargs))
@@ -259,7 +276,7 @@ class Fleet:
         body: dict[str, Any] = {"code": code, "name": code, "level": level, "parent_id": parent_id}
         if residence:
             body["residence"] = residence
-        response = self._office("POST", "/areas/", json=body)
+        response = self._office("POST", "/areas/", json=body, key=f"area:{code}")
         if response.status_code == 409 or (response.status_code == 422 and "code" in response.text):
             areas = self._ok(self._office("GET", "/areas/"))
             return int(next(a["id"] for a in areas if a["code"] == code))
@@ -273,7 +290,7 @@ class Fleet:
             "password": PASSWORD,
             "area_ids": [area_id],
         }
-        response = self._office("POST", "/users/", json=body)
+        response = self._office("POST", "/users/", json=body, key=f"user:{username}")
         if response.status_code == 409:
             users = self._ok(self._office("GET", "/users/", params={"role": role}))
             return str(next(u["id"] for u in users if u["username"] == username))
@@ -300,8 +317,10 @@ class Fleet:
             user_id = self._user(username, "worker", area_ids[community])
             households = []
             for n in range(households_per_worker):
-                body = self._household(area_ids[community], index * households_per_worker + n + 1)
-                households.append(self._ok(self._office("POST", "/households/", json=body), 201)["id"])
+                serial = index * households_per_worker + n + 1
+                body = self._household(area_ids[community], serial)
+                created = self._office("POST", "/households/", json=body, key=f"household:{serial}")
+                households.append(self._ok(created, 201)["id"])
             client = DeviceClient(
                 self.work_dir / f"device-{index:04d}.sqlite",
                 self.device_url,
@@ -352,7 +371,7 @@ class Fleet:
                 device.client.login(device.username, PASSWORD, f"tablet-{device.index:04d}")
                 return
             except (*_TRANSIENT, Refused) as exc:
-                if isinstance(exc, Refused) and exc.status not in (429, 500, 502, 503):
+                if isinstance(exc, Refused) and not _retried(exc):
                     raise
                 time.sleep(min(0.1 * (attempt + 1), 2.0))
         raise RuntimeError(f"{device.username} could not log in")
@@ -465,9 +484,24 @@ class Fleet:
             photos = [_photo(rng, self.config.photo_pixels) for _ in range(self.config.photos_per_visit)]
             shas = [hashlib.sha256(p).hexdigest() for p in photos]
             now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+            # the worker finds the registered incomes unchanged, and says so for every member
+            incomes = [
+                IncomeItem(
+                    id=uuid.UUID(int=rng.getrandbits(128), version=4),
+                    kind=line.kind,
+                    monthly_amount=line.monthly_amount,
+                    member_id=line.member_id,
+                )
+                for line in view.household.incomes
+            ]
+            earners = {line.member_id for line in incomes}
             form = Capture(
                 outcome=Outcome.completed,
-                members=[MemberStatus(member_id=m.id, present=True) for m in view.household.members],
+                members=[
+                    MemberStatus(member_id=m.id, present=True, no_income=m.id not in earners)
+                    for m in view.household.members
+                ],
+                incomes=incomes,
                 notes=f"visited by {device.username} on day {day}",
                 gps=GpsFix(lat=26.4 + rng.random() / 10, lon=106.6 + rng.random() / 10, accuracy_m=8.0, at=now),
                 started_at=now - dt.timedelta(minutes=25),

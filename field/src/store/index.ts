@@ -244,7 +244,11 @@ function routeKey(v: HeldVisit): [string, number, string] {
   return [v.data.visit_on ?? "9999-12-31", v.data.route_order ?? 0, v.data.due_on];
 }
 
-/** The visits on the tablet (only those planned for ``day`` or unplanned, if given), in route order. */
+/**
+ * The visits on the tablet (only those planned for ``day`` or unplanned, if given), in route order.
+ * Each table is read once (not once per visit): the list re-reads after every write, and a
+ * tablet holds hundreds of visits.
+ */
 export async function listVisits(db: FieldDB, day?: string): Promise<VisitView[]> {
   const tables = [db.visits, db.households, db.drafts, db.outbox, db.evidence];
   return db.transaction("r", tables, async () => {
@@ -254,22 +258,30 @@ export async function listVisits(db: FieldDB, day?: string): Promise<VisitView[]
       const [x, y] = [routeKey(a), routeKey(b)];
       return x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : x[1] - y[1] || (x[2] < y[2] ? -1 : x[2] > y[2] ? 1 : 0);
     });
-    const outbox = await db.outbox.toArray();
-    const views: VisitView[] = [];
-    for (const visit of visits) {
-      const drafts = await db.drafts.where("visit_id").equals(visit.id).sortBy("id");
-      const draft = drafts[0];
-      const mine = outbox.filter((o) => o.visit_id === visit.id);
-      views.push({
+    const [outbox, drafts, households, evidence] = await Promise.all([
+      db.outbox.toArray(),
+      db.drafts.toArray(),
+      db.households.bulkGet([...new Set(visits.map((v) => v.data.household_id))]),
+      db.evidence.toArray(),
+    ]);
+    const byHousehold = new Map(households.filter((h) => h !== undefined).map((h) => [h!.id, h!]));
+    const draftOf = new Map<string, Draft>();
+    // the lowest capture id of a visit is its draft (as captureFor picks it)
+    for (const d of [...drafts].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))) draftOf.set(d.visit_id, d);
+    const missing = new Map(evidence.map((e) => [e.visit_id, e.missing]));
+    const outboxOf = new Map<string, OutboxItem[]>();
+    for (const o of outbox) if (o.visit_id) outboxOf.set(o.visit_id, [...(outboxOf.get(o.visit_id) ?? []), o]);
+    return visits.map((visit) => {
+      const mine = outboxOf.get(visit.id) ?? [];
+      return {
         visit,
-        household: await db.households.get(visit.data.household_id),
-        draft,
+        household: byHousehold.get(visit.data.household_id),
+        draft: draftOf.get(visit.id),
         pending: mine.filter((o) => o.state === "pending").length,
         rejected: mine.filter((o) => o.state === "rejected"),
-        missingPhotos: (await db.evidence.get(visit.id))?.missing ?? [],
-      });
-    }
-    return views;
+        missingPhotos: missing.get(visit.id) ?? [],
+      };
+    });
   });
 }
 

@@ -133,6 +133,16 @@ def test_upstream_down_is_a_failed_call_not_a_hang() -> None:
     assert proxy.upstream_refused == 1
 
 
+def test_several_upstreams_take_turns_and_a_dead_one_is_skipped(server: tuple[ServerProcess, World]) -> None:
+    process, _ = server
+    dead = free_port()
+    with FaultProxy([dead, process.port], FaultPlan(), seed=1) as proxy:
+        for _ in range(4):  # a new connection each time: each starts with the next upstream in turn
+            assert httpx.get(f"{proxy.url}/health", timeout=10).json() == {"status": "ok"}
+    assert proxy.requests == 4
+    assert proxy.upstream_refused == 2, "every second connection tried the dead worker first"
+
+
 def test_refuses_non_loopback_and_bad_plans() -> None:
     with pytest.raises(ValueError, match="loopback"):
         FaultProxy(80, FaultPlan(), upstream_host="192.0.2.1")

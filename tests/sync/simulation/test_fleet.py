@@ -12,13 +12,14 @@ import hashlib
 import io
 from pathlib import Path
 
+import httpx
 from PIL import Image
 
 from schemas.capture import Capture, MemberStatus, Outcome, Photo, PhotoKind, SignatureMissing
 from server.simulation import simulate
 from sync.client import DeviceClient
 from sync.simulation.faultproxy import FAULT_KINDS
-from sync.simulation.fleet import FleetConfig
+from sync.simulation.fleet import Fleet, FleetConfig
 from tests.support import PASSWORD, LiveServer, make_id_number
 
 
@@ -81,7 +82,7 @@ def test_photos_of_a_capture_taken_away_still_upload(live: LiveServer, tmp_path:
         sha = hashlib.sha256(photo).hexdigest()
         form = Capture(
             outcome=Outcome.completed,
-            members=[MemberStatus(member_id=m.id, present=True) for m in held.members],
+            members=[MemberStatus(member_id=m.id, present=True, no_income=True) for m in held.members],
             signature_missing=SignatureMissing.cannot_write,
             photos=[Photo(sha256=sha, kind=PhotoKind.other)],
         )
@@ -111,3 +112,39 @@ def test_photos_of_a_capture_taken_away_still_upload(live: LiveServer, tmp_path:
         assert [p["sha256"] for p in photos["photos"] if p["status"] == "stored"] == [sha]
     finally:
         tablet.close()
+
+
+class _LosesFirstAnswer(httpx.BaseTransport):
+    """Delivers every request, but loses the answer to the first POST to ``path`` (as when the
+    server is killed between its commit and its answer)."""
+
+    def __init__(self, path: str) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.path = path
+        self.lost = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if request.method == "POST" and request.url.path == self.path and not self.lost:
+            response.read()
+            self.lost += 1
+            raise httpx.RemoteProtocolError("server disconnected", request=request)
+        return response
+
+
+def test_setup_survives_a_lost_answer_to_a_create(live: LiveServer, tmp_path: Path) -> None:
+    """The office sends the household again after losing the answer: the same household comes
+    back (Idempotency-Key), not a 409 duplicate_person that stops the run."""
+    config = FleetConfig(devices=2, days=1, visits_per_day=1, workers_per_community=2, threads=1, seed=3)
+    fleet = Fleet(live.base_url, ("admin", PASSWORD), live.world.area_ids["C"], config, tmp_path)
+    lossy = _LosesFirstAnswer("/households/")
+    fleet.office = httpx.Client(base_url=live.base_url, transport=lossy, timeout=30)
+    try:
+        fleet.setup()
+    finally:
+        fleet.close()
+    assert lossy.lost == 1
+    assert sorted(len(d.households) for d in fleet.devices) == [1, 1]
+    with live.as_user("admin") as admin:
+        listed = admin.get("/households/", params={"limit": 100}).json()["items"]
+    assert sorted(h["id"] for h in listed) == sorted(h for d in fleet.devices for h in d.households)
