@@ -77,6 +77,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
         port=args.port,
         workers=args.workers,
         log_level="warning",
+        proxy_headers=False,  # the app reads X-Forwarded-For itself, from RECHECK_TRUSTED_PROXIES only
     )
 
 

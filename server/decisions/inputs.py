@@ -15,7 +15,7 @@ import datetime as dt
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import msgspec
@@ -47,7 +47,7 @@ from server.decisions.policy import SituationError
 from server.media.models import Photo
 from server.planning.complaints import create_complaint
 from server.planning.models import Complaint, Visit
-from server.registry.models import Household
+from server.registry.models import Household, MemberChange
 from server.sync.models import CaptureRecord, ConflictRecord
 
 __all__ = [
@@ -371,6 +371,7 @@ def situation_from_capture(
     *,
     failed_attempts: int = 0,
     phase_out_months_paid: int = 0,
+    departed: dict[uuid.UUID, str] | None = None,
 ) -> HouseholdSituation:
     """The engine's input from the capture (when there is one) and the registry.
 
@@ -383,6 +384,9 @@ def situation_from_capture(
     :class:`CaptureIncomplete`: a missing answer is never read as no income). Deposits are
     compared at their band's lower bound; vehicles, extra or commercial housing and a business
     are property flags.
+
+    ``departed``: the members this visit's acceptance already removed from the registry (member
+    id → reason); they still count as having left, so their income is set aside.
     """
     statuses = {s.member_id: s for s in capture.members} if capture else {}
     removed: dict[uuid.UUID, str] = {}
@@ -409,7 +413,22 @@ def situation_from_capture(
                 moved_out=bool(removed) and m.id in removed and removed[m.id] not in _LEFT_BY_DEATH,
             )
         )
-    known = {m.id for m in members} if added else set()
+    registered = {m.id for m in members}
+    for member_id, why in (departed or {}).items():
+        if member_id in registered:
+            continue
+        status = statuses.get(member_id)
+        situation_members.append(
+            MemberSituation(
+                id=member_id,
+                health=status.health if status else Health.healthy,
+                disability_grade=status.disability_grade if status else None,
+                labour_capacity=status.labour_capacity if status else LabourCapacity.full,
+                deceased=why in _LEFT_BY_DEATH,
+                moved_out=why not in _LEFT_BY_DEATH,
+            )
+        )
+    known = registered if added else set()
     for add in added:
         if add.member_id in known:
             continue
@@ -531,6 +550,8 @@ class RawBatch:
     incomes: dict[uuid.UUID, str]
     history: dict[uuid.UUID, list[_HistoryRow]]
     captures: dict[uuid.UUID, tuple[int, dict[str, Any]]]
+    departed: dict[uuid.UUID, dict[uuid.UUID, str]] = field(default_factory=dict)
+    """Per visit, the members its acceptance removed from the registry (member id → reason)."""
 
 
 def _grouped(rows: Iterable[Any], make: Any) -> dict[uuid.UUID, list[Any]]:
@@ -620,7 +641,16 @@ async def load_raw(session: AsyncSession, visits: Sequence[Any]) -> RawBatch:
         )
     ):
         captures[visit_id] = (version, form or {})
-    return RawBatch(visit_rows, households, members, incomes, history, captures)
+    departed: dict[uuid.UUID, dict[uuid.UUID, str]] = {}
+    for visit_id, member_id, reason in await connection.execute(
+        select(MemberChange.visit_id, MemberChange.member_id, MemberChange.reason).where(
+            ids_in(connection.dialect.name, MemberChange.visit_id, visit_ids),
+            MemberChange.change == "remove",
+            MemberChange.applied.is_(True),
+        )
+    ):
+        departed.setdefault(visit_id, {})[member_id] = reason
+    return RawBatch(visit_rows, households, members, incomes, history, captures, departed)
 
 
 def build_inputs(
@@ -648,6 +678,7 @@ def build_inputs(
                 _INCOMES.decode(batch.incomes.get(visit.household_id, "[]")),
                 failed_attempts=failed,
                 phase_out_months_paid=paid,
+                departed=batch.departed.get(visit.id),
             )
         except CaptureIncomplete as exc:
             if problems is not None:

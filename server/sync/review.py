@@ -19,6 +19,7 @@ from server.decisions.services import propose_for_visit, visit_changed
 from server.errors import Conflict, InvalidInput, NotFound
 from server.planning.models import Visit
 from server.planning.states import transition
+from server.registry.member_changes import apply_visit_changes
 from server.registry.models import Household, Member
 from server.sync.apply import apply_capture_patch, merge_form
 from server.sync.changes import visit_item
@@ -125,6 +126,10 @@ async def accept_visit(session: AsyncSession, user: CurrentUser, actor: Actor, v
         # refusal leads to a follow-up visit instead
         household.last_recheck_on = (primary.ended_at or utcnow()).date()
     await session.flush()
+    # the visit's births, deaths and moves become the registry's members before the proposal
+    form = msgspec.convert(primary.form or {}, Capture)
+    day = visit.visit_on or utcnow().date()
+    await apply_visit_changes(session, actor, visit.id, visit.household_id, form, day)
     await propose_for_visit(session, visit.id, actor)
     return await visit_review(session, user, visit.id)
 

@@ -225,6 +225,7 @@ function CaptureForm({ app, data, photos }: { app: FieldApp; data: Loaded; photo
         app={app}
         visitId={visitId}
         kind={kind}
+        testid="evidence"
         text={`${t("evidence")}${line.evidence?.length ? ` (${line.evidence.length})` : ""}`}
         disabled={locked}
         onRefused={refuse}
