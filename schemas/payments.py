@@ -39,6 +39,16 @@ class AreaTotal(Struct):
     failed_total: Fen = 0
 
 
+class HeldHousehold(Struct):
+    """A household left off the month's roster, with why (it is paid once that is resolved)."""
+
+    household_id: uuid.UUID
+    household_code: str
+    area_id: int
+    amount: Fen
+    reason: str
+
+
 class MonthRead(Struct):
     """A month's roster: state, totals (they reconcile to the fen with the rows) and per area."""
 
@@ -55,6 +65,8 @@ class MonthRead(Struct):
     closed_at: dt.datetime | None = None
     returned_at: dt.datetime | None = None
     areas: list[AreaTotal] = []
+    held: list[HeldHousehold] = []
+    """Households the roster does not pay this month, e.g. the head died and no new head was named."""
     seconds: float | None = None
 
 

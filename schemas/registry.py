@@ -20,6 +20,7 @@ __all__ = [
     "AreaLevel",
     "AreaRead",
     "Category",
+    "HeadChange",
     "Health",
     "HouseholdCreate",
     "HouseholdRead",
@@ -304,6 +305,16 @@ class HouseholdRead(Struct):
     phone: str | None = None
     approved_on: dt.date | None = None
     last_recheck_on: dt.date | None = None
+    head_vacant_since: dt.date | None = None
+    """The head left (died, moved out) at an accepted visit and no new head is named yet: the
+    household is not paid until one is (``POST /households/{id}/head``)."""
+    head_vacant_reason: str | None = None
+
+
+class HeadChange(Struct):
+    """Name a remaining member the head of a household whose head left."""
+
+    member_id: uuid.UUID
 
 
 class Page(Struct, Generic[T]):

@@ -77,6 +77,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
         port=args.port,
         workers=args.workers,
         log_level="warning",
+        proxy_headers=False,  # the app reads X-Forwarded-For itself, from RECHECK_TRUSTED_PROXIES only
     )
 
 
@@ -148,9 +149,9 @@ COMMANDS: dict[str, Command] = {
     "decisions": ("proposals, effective dates, rules: recheck decisions propose", decisions_args, run_decisions),
     "payments": ("payment rosters: recheck payments build|close|export|import-return", payments_args, run_payments),
     "media": ("photo uploads: recheck media cleanup (expired uploads)", media_args, run_media),
-    "sync": ("the sync change log: recheck sync purge (old removals)", sync_args, run_sync),
+    "sync": ("sync: recheck sync purge (old removals) | import-device FILE --by SUPERVISOR", sync_args, run_sync),
     "idempotency": ("stored answers to retried creates: recheck idempotency purge", idempotency_args, run_idempotency),
-    "device": ("a worker's tablet: recheck device login|pull|visits|capture|push", device_args, run_device),
+    "device": ("a worker's tablet: recheck device login|pull|capture|push|upload|export", device_args, run_device),
     "schema": ("the wire types as JSON Schema: recheck schema export [PATH]", _schema_args, _schema),
     "backup": ("back up the embedded database and photos while it runs: recheck backup DEST", backup_args, run_backup),
     "restore": ("restore a backup into an empty install: recheck restore SRC", restore_args, run_restore),

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from server.auth.address import Network, parse_networks
+
 __all__ = ["DEV_SECRET", "Settings", "SettingsError", "get_settings"]
 
 #: Only for development and tests; refused in production.
@@ -68,6 +70,8 @@ class Settings:
     login_max_failures_per_account: int = 5
     login_max_failures_per_address: int = 20
     login_window_minutes: int = 15
+    trusted_proxies: str = ""
+    """Comma-separated addresses or networks of reverse proxies whose ``X-Forwarded-For`` is believed."""
     log_json: bool = True
     console_idle_seconds: int = 30 * 60
     """A console session unused this long is signed out (``RECHECK_CONSOLE_IDLE_MINUTES``)."""
@@ -95,6 +99,7 @@ class Settings:
             complaint_deadline_days=int(_env("COMPLAINT_DEADLINE_DAYS", "10")),
             feed_retention_days=int(_env("FEED_RETENTION_DAYS", "90")),
             idempotency_hours=int(_env("IDEMPOTENCY_HOURS", "24")),
+            trusted_proxies=_env("TRUSTED_PROXIES", ""),
             log_json=_env("LOG_JSON", "1") not in ("0", "false", "no"),
             console_idle_seconds=int(_env("CONSOLE_IDLE_MINUTES", "30")) * 60,
             map_tiles_url=_env("MAP_TILES_URL", ""),
@@ -110,6 +115,15 @@ class Settings:
             raise SettingsError("RECHECK_DATABASE_URL must be sqlite+aiosqlite:// or postgresql+asyncpg://")
         if not self.media_url.startswith(("file://", "s3://")):
             raise SettingsError("RECHECK_MEDIA_URL must be file:///path or s3://bucket/prefix")
+        try:
+            parse_networks(self.trusted_proxies)
+        except ValueError as exc:
+            raise SettingsError(f"RECHECK_TRUSTED_PROXIES: {exc}") from exc
+
+    @property
+    def proxy_networks(self) -> tuple[Network, ...]:
+        """The trusted proxies, parsed."""
+        return parse_networks(self.trusted_proxies)
 
     @property
     def is_sqlite(self) -> bool:

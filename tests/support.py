@@ -229,7 +229,9 @@ def start_live_server(database_url: str, media_url: str, world: World, **overrid
     """Serve the app with uvicorn in a background thread (its own event loop) until the block ends."""
     settings = Settings(env="test", database_url=database_url, media_url=media_url, log_json=False, **overrides)
     port = _free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on", proxy_headers=False
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -19,7 +19,6 @@ from typing import Any
 from schemas.capture import (
     Assets,
     Capture,
-    DepositsBand,
     GpsFix,
     IncomeItem,
     MemberStatus,
@@ -167,6 +166,7 @@ def capture_form(record: dict[str, Any], member_ids: dict[str, uuid.UUID]) -> Ca
     at = dt.datetime.fromisoformat(record["recorded_at"]).astimezone(dt.UTC)
     signed = record["assessment"]["household_signed"]
     assets = record["assets"]
+    earners = {item["member_id"] for item in record["income"]}
     return Capture(
         outcome=Outcome.completed,
         members=[
@@ -176,6 +176,7 @@ def capture_form(record: dict[str, Any], member_ids: dict[str, uuid.UUID]) -> Ca
                 health=_HEALTH[m["health"]],
                 disability_grade=m.get("disability_grade"),
                 labour_capacity=LabourCapacity.full if m["able_to_work"] else LabourCapacity.none,
+                no_income=m["member_id"] not in earners,
             )
             for n, m in enumerate(record["members"])
         ],
@@ -190,7 +191,9 @@ def capture_form(record: dict[str, Any], member_ids: dict[str, uuid.UUID]) -> Ca
             for i, item in enumerate(record["income"])
         ],
         assets=Assets(
-            deposits=DepositsBand.over_50k if assets["savings_over_limit"] else None,
+            # the record says only "over the limit": one yuan over the shipped rural limit
+            # (24 months of the 560.00 standard per member), as the amount the limit is judged on
+            deposits_amount=24 * 560_00 * len(record["members"]) + 100 if assets["savings_over_limit"] else None,
             vehicles=int(assets["vehicle"]),
             extra_housing=assets["extra_housing"],
             commercial_property=assets["commercial_property"],

@@ -21,6 +21,7 @@ from schemas.auth import (
     UserUpdate,
 )
 from server.auth import services
+from server.auth.address import client_address
 from server.auth.guards import ALL_ROLES, PUBLIC, allow
 from server.auth.models import Device, User
 from server.deps import AppSettings, AuditActor, Caller, DbSession
@@ -52,8 +53,7 @@ class AuthController(Controller):
         data: JSONBody[LoginRequest],
     ) -> TokenPair:
         """Password login; tablets add their device id and secret to get device-bound tokens."""
-        address = request.client.host if request.client else "unknown"
-        return await services.login(db, settings, data, address)
+        return await services.login(db, settings, data, client_address(request, settings.proxy_networks))
 
     @post("/refresh", opt=PUBLIC, operation_id="refresh_token", status_code=200)
     async def refresh(self, db: DbSession, settings: AppSettings, data: JSONBody[RefreshRequest]) -> TokenPair:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import uuid
 
 from sqlalchemy import delete, func, or_, select
@@ -28,11 +29,13 @@ from server.settings import Settings
 __all__ = [
     "RateLimited",
     "create_user",
+    "device_owner",
     "device_revoked",
     "list_devices",
     "list_users",
     "login",
     "logout",
+    "managed_device",
     "refresh",
     "register_device",
     "resolve_user",
@@ -46,6 +49,10 @@ __all__ = [
 class RateLimited(DomainError):
     status = 429
     code = "rate_limited"
+
+    def __init__(self, message: str, *, headers: dict[str, str], code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.headers = headers
 
 
 async def visible_area_ids(session: AsyncSession, area_ids: list[int]) -> frozenset[int]:
@@ -122,16 +129,49 @@ async def user_read(session: AsyncSession, user: User, device_id: uuid.UUID | No
     )
 
 
-async def _check_rate(session: AsyncSession, settings: Settings, keys: dict[str, int]) -> None:
-    since = utcnow() - dt.timedelta(minutes=settings.login_window_minutes)
-    for key, limit in keys.items():
-        count = await session.scalar(
-            select(func.count()).select_from(LoginAttempt).where(LoginAttempt.key == key, LoginAttempt.at >= since)
+def _seconds(delta: dt.timedelta) -> int:
+    return max(1, math.ceil(delta.total_seconds()))
+
+
+async def _failures(
+    session: AsyncSession, key: str, since: dt.datetime
+) -> tuple[int, dt.datetime | None, dt.datetime | None]:
+    """How many failed logins ``key`` has since ``since``, the first and the last of them."""
+    row = (
+        await session.execute(
+            select(func.count(), func.min(LoginAttempt.at), func.max(LoginAttempt.at)).where(
+                LoginAttempt.key == key, LoginAttempt.at >= since
+            )
         )
-        if (count or 0) >= limit:
+    ).one()
+    return int(row[0] or 0), row[1], row[2]
+
+
+async def _check_rate(session: AsyncSession, settings: Settings, account: str, address: str) -> None:
+    """Refuse a login attempt that comes too soon (429 with ``Retry-After``).
+
+    An account past its limit is locked until the window has passed its failures: the guesser
+    of one password is stopped. An address past its limit is only slowed down, one attempt per
+    1, 2, 4 … 60 seconds: an office's shared address must not lock every colleague out because
+    some of them mistyped (or one person guessed), yet it cannot guess fast either.
+    """
+    window = dt.timedelta(minutes=settings.login_window_minutes)
+    now = utcnow()
+    count, first, _last = await _failures(session, account, now - window)
+    if count >= settings.login_max_failures_per_account and first is not None:
+        raise RateLimited(
+            f"too many failed logins for this account; try again in {settings.login_window_minutes} minutes",
+            headers={"Retry-After": str(_seconds(first + window - now))},
+        )
+    count, _first, last = await _failures(session, address, now - window)
+    excess = count - settings.login_max_failures_per_address
+    if excess >= 0 and last is not None:
+        pause = dt.timedelta(seconds=min(2**excess, 60))
+        if now < last + pause:
             raise RateLimited(
-                f"too many failed logins; try again in {settings.login_window_minutes} minutes",
-                code="rate_limited",
+                "too many failed logins from this address; slow down",
+                headers={"Retry-After": str(_seconds(last + pause - now))},
+                code="slow_down",
             )
 
 
@@ -160,14 +200,12 @@ async def _tokens(session: AsyncSession, settings: Settings, user: User, device_
 async def login(session: AsyncSession, settings: Settings, data: LoginRequest, address: str) -> TokenPair:
     """Check the password (and the device credential, if given) and issue tokens.
 
-    Failures are counted per account and per address in the database; past the limit every
-    attempt is refused with 429 until the window passes, whatever the password.
+    Failures are counted per account and per address in the database: past its limit an account
+    is locked until the window passes, whatever the password; an address is slowed down
+    (see :func:`_check_rate`).
     """
-    keys = {
-        f"user:{data.username.lower()}": settings.login_max_failures_per_account,
-        f"addr:{address}": settings.login_max_failures_per_address,
-    }
-    await _check_rate(session, settings, keys)
+    keys = (f"user:{data.username.lower()}", f"addr:{address}")
+    await _check_rate(session, settings, *keys)
     user = await session.scalar(select(User).where(User.username == data.username))
     ok = verify_password(user.password_hash if user else None, data.password)
     device: Device | None = None
@@ -240,11 +278,33 @@ async def list_devices(session: AsyncSession, user: CurrentUser) -> list[Device]
     return [d for d in devices if await _device_visible(session, user, d)]
 
 
-async def revoke_device(session: AsyncSession, user: CurrentUser, actor: Actor, device_id: uuid.UUID) -> Device:
-    """Revoke a lost tablet: its next request and refresh are refused; what it synced stays."""
+async def managed_device(session: AsyncSession, user: CurrentUser, device_id: uuid.UUID) -> Device:
+    """A device the caller may manage (their own; their workers' for supervisors; any for admins)."""
     device = await session.get(Device, device_id)
     if device is None or not await _device_visible(session, user, device):
         raise NotFound.field("device_id", "no such device")
+    return device
+
+
+async def device_owner(session: AsyncSession, device: Device) -> CurrentUser:
+    """The tablet's worker with the tablet as device, whether or not either is still usable
+    (to apply what a revoked tablet held as its own)."""
+    user = await session.get(User, device.user_id)
+    assert user is not None
+    area_ids = await _area_ids(session, user.id)
+    return CurrentUser(
+        id=user.id,
+        username=user.username,
+        role=Role(user.role),
+        area_ids=tuple(area_ids),
+        visible_area_ids=await visible_area_ids(session, area_ids),
+        device_id=device.id,
+    )
+
+
+async def revoke_device(session: AsyncSession, user: CurrentUser, actor: Actor, device_id: uuid.UUID) -> Device:
+    """Revoke a lost tablet: its next request and refresh are refused; what it synced stays."""
+    device = await managed_device(session, user, device_id)
     if device.revoked_at is None:
         device.revoked_at = utcnow()
         device.revoked_by = user.id

@@ -11,6 +11,7 @@ from litestar.response import Redirect
 
 from schemas.auth import LoginRequest, Role
 from server.auth import services
+from server.auth.address import client_address
 from server.console.session import SessionData
 from server.console.web import CONSOLE_OPT, LANG_COOKIE, Console, safe_next
 from server.errors import DomainError
@@ -41,7 +42,7 @@ class ConsoleAuthController(Controller):
         """The API's login service, with its rate limits; a worker is sent to the field app."""
         username = console.form.get("username", "").strip()
         target = safe_next(console.form.get("next"))
-        address = console.request.client.host if console.request.client else "unknown"
+        address = client_address(console.request, console.settings.proxy_networks)
         try:
             data = msgspec.convert({"username": username, "password": console.form.get("password", "")}, LoginRequest)
             pair = await services.login(console.db, console.settings, data, address)
@@ -52,9 +53,11 @@ class ConsoleAuthController(Controller):
                 if status == 429
                 else console._("Wrong username or password.")
             )
-            return console.render(
+            page = console.render(
                 "auth/login.html", status=status, next=target, expired=False, error=message, username=username
             )
+            page.headers.update(getattr(error, "headers", None) or {})  # a 429's Retry-After
+            return page
         if pair.user is None or pair.user.role == Role.worker:
             # Field workers use the tablet app, which signs in with its own device credential.
             await services.logout(console.db, pair.refresh_token)

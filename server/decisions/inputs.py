@@ -15,14 +15,14 @@ import datetime as dt
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import msgspec
 from sqlalchemy import ARRAY, Uuid, any_, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from schemas.capture import Capture, DepositsBand, EmploymentStatus, MemberAdd, MemberRemove
+from schemas.capture import Assets, Capture, DepositsBand, EmploymentStatus, MemberAdd, MemberRemove
 from schemas.capture import Outcome as CaptureOutcome
 from schemas.decisions import (
     Deduction,
@@ -34,6 +34,7 @@ from schemas.decisions import (
     ProposalState,
     VisitOutcome,
 )
+from schemas.errors import FieldError
 from schemas.media import PhotoStatus
 from schemas.planning import ComplaintChannel, ComplaintCreate, ComplaintSubject
 from schemas.registry import Category, Health, IncomeKind, LabourCapacity, Residence
@@ -42,14 +43,16 @@ from server.auth.identity import Actor, CurrentUser
 from server.db.base import core_table, utcnow
 from server.decisions.bulk import fast_insert, paused_gc
 from server.decisions.models import Proposal
+from server.decisions.policy import SituationError
 from server.media.models import Photo
 from server.planning.complaints import create_complaint
 from server.planning.models import Complaint, Visit
-from server.registry.models import Household
+from server.registry.models import Household, MemberChange
 from server.sync.models import CaptureRecord, ConflictRecord
 
 __all__ = [
     "BATCH",
+    "CaptureIncomplete",
     "RawBatch",
     "StoredCapture",
     "VisitInputs",
@@ -72,13 +75,6 @@ __all__ = [
 #: Rows per batch of the bulk loaders (well below SQLite's and asyncpg's parameter limits).
 BATCH = 4000
 
-#: Deposit bands as the lower bound of the band, in fen (compared with the rules' limit).
-_BAND_FEN: dict[DepositsBand, int] = {
-    DepositsBand.none: 0,
-    DepositsBand.under_10k: 0,
-    DepositsBand.from_10k_to_50k: 10_000_00,
-    DepositsBand.over_50k: 50_000_00,
-}
 _WORKING = frozenset({EmploymentStatus.employed, EmploymentStatus.self_employed})
 _WORKING_VALUES = frozenset(e.value for e in _WORKING)
 _HEALTH = {h.value: h for h in Health}
@@ -86,6 +82,18 @@ _LABOUR = {c.value: c for c in LabourCapacity}
 _KIND = {k.value: k for k in IncomeKind}
 _LEFT_BY_DEATH = frozenset({"death"})
 _DECIDED = frozenset({ProposalState.approved.value, ProposalState.effective.value})
+
+
+class CaptureIncomplete(SituationError):
+    """A completed capture lacks what the decision is computed from (a member's income answer, the
+    deposits amount), so the situation is unknown, never zero: no proposal until it is given."""
+
+    code = "capture_incomplete"
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__(errors)
+        self.message = "capture incomplete: " + "; ".join(f"{e.path}: {e.reason}" for e in errors)
+        self.args = (self.message,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,6 +339,42 @@ def _history(rows: Sequence[Any], effective: dt.date) -> tuple[int, int]:
     return failed, paid
 
 
+def _check_income_stated(capture: Capture, members: Sequence[MemberSituation]) -> None:
+    """Every member still in the household has an income answer in the completed capture.
+
+    Raises:
+        CaptureIncomplete: a member without one (an absent income list is unknown income, not
+            zero: read as zero it pays the full standard).
+    """
+    answered = {s.member_id for s in capture.members if s.no_income} | {i.member_id for i in capture.incomes}
+    missing = [
+        FieldError(path="$.capture.members", reason=f"member {m.id}: neither an income item nor no_income")
+        for m in members
+        if not (m.deceased or m.moved_out) and m.id not in answered
+    ]
+    if missing:
+        raise CaptureIncomplete(missing)
+
+
+def _deposits(assets: Assets, completed: bool) -> int | None:
+    """The household's deposits in fen as the property limit judges them, ``None`` if not known.
+
+    Raises:
+        CaptureIncomplete: a completed capture gives only a band (other than ``none``): judged
+            at its lower bound, "over 50k" would never be over a 53,760 limit.
+    """
+    if assets.deposits_amount is not None:
+        return assets.deposits_amount
+    if assets.deposits is None:
+        return None
+    if assets.deposits is DepositsBand.none:
+        return 0
+    if completed:
+        reason = f"deposits given only as the band {assets.deposits.value}: the property limit needs the amount"
+        raise CaptureIncomplete([FieldError(path="$.capture.assets.deposits_amount", reason=reason)])
+    return None
+
+
 def situation_from_capture(
     capture: Capture | None,
     household: Any,
@@ -339,6 +383,7 @@ def situation_from_capture(
     *,
     failed_attempts: int = 0,
     phase_out_months_paid: int = 0,
+    departed: dict[uuid.UUID, str] | None = None,
 ) -> HouseholdSituation:
     """The engine's input from the capture (when there is one) and the registry.
 
@@ -346,9 +391,15 @@ def situation_from_capture(
     members ``deceased`` (reason ``death``) or ``moved_out`` (any other reason). Health,
     disability, labour capacity come from the capture's member statuses when given; a member
     counts as ``newly_employed`` when the capture says employed or self-employed and the
-    registry did not. A completed capture's income list replaces the registry's. Deposits are
-    compared at their band's lower bound; vehicles, extra or commercial housing and a business
+    registry did not. A completed capture's income list replaces the registry's, and it must
+    say for every member still in the household whether they have income (else
+    :class:`CaptureIncomplete`: a missing answer is never read as no income). Deposits are the
+    capture's amount in fen, compared with the limit by the policy (a completed capture with
+    only a band is :class:`CaptureIncomplete`); vehicles, extra or commercial housing and a business
     are property flags.
+
+    ``departed``: the members this visit's acceptance already removed from the registry (member
+    id → reason); they still count as having left, so their income is set aside.
     """
     statuses = {s.member_id: s for s in capture.members} if capture else {}
     removed: dict[uuid.UUID, str] = {}
@@ -375,7 +426,22 @@ def situation_from_capture(
                 moved_out=bool(removed) and m.id in removed and removed[m.id] not in _LEFT_BY_DEATH,
             )
         )
-    known = {m.id for m in members} if added else set()
+    registered = {m.id for m in members}
+    for member_id, why in (departed or {}).items():
+        if member_id in registered:
+            continue
+        status = statuses.get(member_id)
+        situation_members.append(
+            MemberSituation(
+                id=member_id,
+                health=status.health if status else Health.healthy,
+                disability_grade=status.disability_grade if status else None,
+                labour_capacity=status.labour_capacity if status else LabourCapacity.full,
+                deceased=why in _LEFT_BY_DEATH,
+                moved_out=why not in _LEFT_BY_DEATH,
+            )
+        )
+    known = registered if added else set()
     for add in added:
         if add.member_id in known:
             continue
@@ -391,6 +457,7 @@ def situation_from_capture(
             )
         )
     if capture and capture.outcome == CaptureOutcome.completed:
+        _check_income_stated(capture, situation_members)
         member_ids = {m.id for m in situation_members}
         lines = [
             IncomeLine(
@@ -417,7 +484,7 @@ def situation_from_capture(
     if capture and capture.assets:
         assets = capture.assets
         found = PropertySituation(
-            deposits=_BAND_FEN[assets.deposits] if assets.deposits else None,
+            deposits=_deposits(assets, capture.outcome == CaptureOutcome.completed),
             vehicle=assets.vehicles > 0,
             extra_housing=assets.extra_housing or assets.commercial_property,
             business=assets.business,
@@ -496,6 +563,8 @@ class RawBatch:
     incomes: dict[uuid.UUID, str]
     history: dict[uuid.UUID, list[_HistoryRow]]
     captures: dict[uuid.UUID, tuple[int, dict[str, Any]]]
+    departed: dict[uuid.UUID, dict[uuid.UUID, str]] = field(default_factory=dict)
+    """Per visit, the members its acceptance removed from the registry (member id → reason)."""
 
 
 def _grouped(rows: Iterable[Any], make: Any) -> dict[uuid.UUID, list[Any]]:
@@ -585,12 +654,24 @@ async def load_raw(session: AsyncSession, visits: Sequence[Any]) -> RawBatch:
         )
     ):
         captures[visit_id] = (version, form or {})
-    return RawBatch(visit_rows, households, members, incomes, history, captures)
+    departed: dict[uuid.UUID, dict[uuid.UUID, str]] = {}
+    for visit_id, member_id, reason in await connection.execute(
+        select(MemberChange.visit_id, MemberChange.member_id, MemberChange.reason).where(
+            ids_in(connection.dialect.name, MemberChange.visit_id, visit_ids),
+            MemberChange.change == "remove",
+            MemberChange.applied.is_(True),
+        )
+    ):
+        departed.setdefault(visit_id, {})[member_id] = reason
+    return RawBatch(visit_rows, households, members, incomes, history, captures, departed)
 
 
-def build_inputs(batch: RawBatch, rule_version: str, today: dt.date) -> dict[uuid.UUID, VisitInputs]:
+def build_inputs(
+    batch: RawBatch, rule_version: str, today: dt.date, problems: dict[uuid.UUID, str] | None = None
+) -> dict[uuid.UUID, VisitInputs]:
     """The engine's inputs for a batch (pure). The rules' date is the planned visit day (server
-    data, never the tablet's clock), else ``today``."""
+    data, never the tablet's clock), else ``today``. A visit whose capture cannot be read as a
+    situation (:class:`CaptureIncomplete`) is left out, its reason put in ``problems``."""
     result: dict[uuid.UUID, VisitInputs] = {}
     no_rows: list[Any] = []
     for visit in batch.visits:
@@ -602,14 +683,20 @@ def build_inputs(batch: RawBatch, rule_version: str, today: dt.date) -> dict[uui
         # a decision made now takes effect the first day of next month at the earliest
         effective = next_month(max(on, today))
         failed, paid = _history([p for p in history if p.visit_id != visit.id], effective) if history else (0, 0)
-        situation = situation_from_capture(
-            capture,
-            household,
-            _MEMBERS.decode(batch.members.get(visit.household_id, "[]")),
-            _INCOMES.decode(batch.incomes.get(visit.household_id, "[]")),
-            failed_attempts=failed,
-            phase_out_months_paid=paid,
-        )
+        try:
+            situation = situation_from_capture(
+                capture,
+                household,
+                _MEMBERS.decode(batch.members.get(visit.household_id, "[]")),
+                _INCOMES.decode(batch.incomes.get(visit.household_id, "[]")),
+                failed_attempts=failed,
+                phase_out_months_paid=paid,
+                departed=batch.departed.get(visit.id),
+            )
+        except CaptureIncomplete as exc:
+            if problems is not None:
+                problems[visit.id] = exc.message
+            continue
         result[visit.id] = VisitInputs(
             visit_id=visit.id,
             household_id=visit.household_id,

@@ -255,11 +255,14 @@ def compute_batch(batch: inputs.RawBatch, rules: ProgrammeRules, day: dt.date) -
 
     No I/O: the rows it returns are written by :func:`generate`.
     """
-    loaded = inputs.build_inputs(batch, rules.version, day)
+    problems: dict[uuid.UUID, str] = {}
+    loaded = inputs.build_inputs(batch, rules.version, day, problems)
     now = utcnow()
-    out = _Computed(rows=[], follow=[], skipped=[])
+    out = _Computed(rows=[], follow=[], skipped=list(problems.items()))
     for visit in batch.visits:
-        inp = loaded[visit.id]
+        inp = loaded.get(visit.id)
+        if inp is None:
+            continue
         try:
             result = propose(inp.situation, rules, inp.on)
         except (SituationError, NoStandardError) as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -32,6 +33,9 @@ class PaymentMonth(Base):
     paid_total: Mapped[int] = mapped_column(BigInteger, default=0)
     failed_count: Mapped[int] = mapped_column(Integer, default=0)
     failed_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: Households left off the roster at its last build, with why (e.g. the head died and no
+    #: new head was named): ``household_id``, ``household_code``, ``area_id``, ``amount``, ``reason``.
+    held: Mapped[list[Any]] = mapped_column(default=list)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

@@ -16,13 +16,14 @@ import re
 import time
 from typing import Any
 
+import msgspec
 from sqlalchemy import case, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.auth import Role
 from schemas.decisions import ProposalOutcome, ProposalState
 from schemas.errors import FieldError
-from schemas.payments import AreaTotal, MonthRead, MonthState, ReturnResult, RosterRowRead, RowStatus
+from schemas.payments import AreaTotal, HeldHousehold, MonthRead, MonthState, ReturnResult, RosterRowRead, RowStatus
 from server.audit.services import record
 from server.auth.identity import Actor, CurrentUser
 from server.db.base import core_table, utcnow
@@ -48,7 +49,7 @@ __all__ = [
     "proposal_month_amount",
 ]
 
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_MONTH = re.compile(r"^([1-9]\d{3})-(0[1-9]|1[0-2])$")
 _AMOUNT = re.compile(r"^(\d{1,12})(?:\.(\d{1,2}))?$")
 
 
@@ -166,13 +167,32 @@ async def build(session: AsyncSession, actor: Actor, month: str, *, user: Curren
                 Household.bank_account,
                 Household.benefit_amount,
                 Household.status,
+                Household.head_vacant_since,
+                Household.head_vacant_reason,
             )
         )
     ).all()
     lines: list[tuple[str, str, dict[str, Any]]] = []
+    held: list[dict[str, Any]] = []
     for h in households:
         amount, proposal_id = decided.get(h.id, (h.benefit_amount if h.status == "active" else 0, None))
         if amount <= 0:
+            continue
+        if h.head_vacant_since is not None:
+            # the payee is the head: a head who died or left is not paid; a new head must be named
+            reason = (
+                f"no head since {h.head_vacant_since.isoformat()} (head left: {h.head_vacant_reason}): "
+                "name a new head (POST /households/{id}/head) before the household is paid"
+            )
+            held.append(
+                {
+                    "household_id": str(h.id),
+                    "household_code": h.code,
+                    "area_id": h.area_id,
+                    "amount": amount,
+                    "reason": reason,
+                }
+            )
             continue
         lines.append(
             (
@@ -203,10 +223,18 @@ async def build(session: AsyncSession, actor: Actor, month: str, *, user: Curren
         total += values_row["amount"]
     await fast_insert(await session.connection(), core_table(RosterRow), values)
     row.row_count, row.total = len(values), total
+    row.held = sorted(held, key=lambda item: item["household_code"])
     row.paid_count = row.paid_total = row.failed_count = row.failed_total = 0
     row.built_at, row.built_by = utcnow(), actor.user_id
     row.version += 1
-    record(session, actor, "build", "payment_month", month, {"rows": len(values), "total": total})
+    record(
+        session,
+        actor,
+        "build",
+        "payment_month",
+        month,
+        {"rows": len(values), "total": total, **({"held": [h["household_code"] for h in held]} if held else {})},
+    )
     result = await month_read(session, month, user=user)
     result.seconds = round(time.perf_counter() - started, 3)
     return result
@@ -273,6 +301,11 @@ async def month_read(session: AsyncSession, month: str, *, user: CurrentUser | N
         closed_at=row.closed_at,
         returned_at=row.returned_at,
         areas=areas,
+        held=[
+            msgspec.convert(item, HeldHousehold)
+            for item in row.held or []
+            if user is None or user.can_see_area(item["area_id"])
+        ],
     )
 
 

@@ -17,6 +17,7 @@ from schemas.registry import (
     AreaCreate,
     AreaRead,
     Category,
+    HeadChange,
     HouseholdCreate,
     HouseholdRead,
     HouseholdStatus,
@@ -31,7 +32,7 @@ from schemas.registry import (
 from server.auth.guards import ALL_ROLES, allow
 from server.deps import AuditActor, Caller, DbSession
 from server.params import AreaIdQuery
-from server.registry import corrections, services
+from server.registry import corrections, member_changes, services
 
 __all__ = ["AmountCorrectionController", "AreaController", "HouseholdController"]
 
@@ -109,6 +110,19 @@ class HouseholdController(Controller):
         data: JSONBody[HouseholdUpdate],
     ) -> HouseholdRead:
         household = await services.update_household(db, current_user, actor, household_id, data)
+        return await services.household_read(db, household, current_user.role)
+
+    @post("/{household_id:uuid}/head", opt=_EDITORS, operation_id="name_head", status_code=200)
+    async def name_head(
+        self,
+        db: DbSession,
+        current_user: Caller,
+        actor: AuditActor,
+        household_id: uuid.UUID,
+        data: JSONBody[HeadChange],
+    ) -> HouseholdRead:
+        """Name a member the new head of a household whose head left (it is paid again from then on)."""
+        household = await member_changes.name_head(db, current_user, actor, household_id, data.member_id)
         return await services.household_read(db, household, current_user.role)
 
     @post("/{household_id:uuid}/members", opt=_EDITORS, operation_id="add_member")

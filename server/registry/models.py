@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db.base import Base, UuidPk, utcnow
 
-__all__ = ["AmountCorrection", "Area", "Household", "IncomeItem", "Member"]
+__all__ = ["AmountCorrection", "Area", "Household", "IncomeItem", "Member", "MemberChange"]
 
 
 class Area(Base):
@@ -62,6 +63,10 @@ class Household(Base):
     phone: Mapped[str | None] = mapped_column(String(32), default=None)
     approved_on: Mapped[dt.date | None] = mapped_column(default=None)
     last_recheck_on: Mapped[dt.date | None] = mapped_column(default=None)
+    #: The head left (died, moved out …) at an accepted visit and nobody was named head yet:
+    #: the household is held off the payment roster until a new head is named.
+    head_vacant_since: Mapped[dt.date | None] = mapped_column(default=None)
+    head_vacant_reason: Mapped[str | None] = mapped_column(String(16), default=None)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
@@ -134,3 +139,27 @@ class AmountCorrection(Base):
     decided_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
     decided_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     decision_note: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class MemberChange(Base):
+    """A member change of an accepted visit as it was applied to the registry (or why not).
+
+    ``change`` is ``add``, ``remove`` or ``edit`` (the capture's), ``applied`` says whether the
+    registry changed. The removals are also what lets a proposal computed after the visit still
+    count the members who left (their rows are gone from ``member``).
+    """
+
+    __tablename__ = "member_change"
+
+    id: Mapped[UuidPk]
+    visit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("visit.id", ondelete="CASCADE"), index=True)
+    household_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"), index=True)
+    member_id: Mapped[uuid.UUID]
+    change: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[str] = mapped_column(String(16))
+    applied: Mapped[bool] = mapped_column(default=True)
+    name: Mapped[str | None] = mapped_column(String(100), default=None)
+    on: Mapped[dt.date | None] = mapped_column(default=None)
+    details: Mapped[dict[str, Any]]
+    applied_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    applied_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -180,6 +180,8 @@ async def household_read(session: AsyncSession, household: Household, role: Role
         phone=household.phone,
         approved_on=household.approved_on,
         last_recheck_on=household.last_recheck_on,
+        head_vacant_since=household.head_vacant_since,
+        head_vacant_reason=household.head_vacant_reason,
     )
 
 

@@ -19,12 +19,14 @@ from server.decisions.services import propose_for_visit, visit_changed
 from server.errors import Conflict, InvalidInput, NotFound
 from server.planning.models import Visit
 from server.planning.states import transition
-from server.registry.models import Household
+from server.registry.member_changes import apply_visit_changes
+from server.registry.models import Household, Member
 from server.sync.apply import apply_capture_patch, merge_form
 from server.sync.changes import visit_item
 from server.sync.evidence import evidence_for
 from server.sync.models import CaptureRecord, ConflictRecord
 from sync.merge import CAPTURE_RULES, MergeOutcome
+from sync.validate import capture_problems
 
 __all__ = [
     "accept_visit",
@@ -124,6 +126,10 @@ async def accept_visit(session: AsyncSession, user: CurrentUser, actor: Actor, v
         # refusal leads to a follow-up visit instead
         household.last_recheck_on = (primary.ended_at or utcnow()).date()
     await session.flush()
+    # the visit's births, deaths and moves become the registry's members before the proposal
+    form = msgspec.convert(primary.form or {}, Capture)
+    day = visit.visit_on or utcnow().date()
+    await apply_visit_changes(session, actor, visit.id, visit.household_id, form, day)
     await propose_for_visit(session, visit.id, actor)
     return await visit_review(session, user, visit.id)
 
@@ -191,6 +197,17 @@ async def edit_capture(
     outcome = MergeOutcome(apply={k: v for k, v in changes.items() if (capture.form or {}).get(k) != v})
     if outcome.apply:
         form = merge_form(capture, outcome)
+        members = await session.scalars(select(Member.id).where(Member.household_id == capture.household_id))
+        problems = capture_problems(
+            form,
+            set(outcome.apply),
+            member_ids=set(members.all()),
+            submit=False,
+            prefix="$",
+            submitted=capture.submitted_at is not None,
+        )
+        if problems:
+            raise InvalidInput("the correction leaves the capture inconsistent", problems)
         apply_capture_patch(capture, outcome, form, f"server:{user.id}", 0)
         capture.updated_at = utcnow()
         record(session, actor, "capture.edit", "capture", capture.id, {"fields": sorted(outcome.apply)})

@@ -30,6 +30,7 @@ import io
 import random
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -39,7 +40,7 @@ from typing import Any
 import httpx
 import msgspec
 
-from schemas.capture import Capture, GpsFix, MemberStatus, Outcome, Photo, PhotoKind, SignatureMissing
+from schemas.capture import Capture, GpsFix, IncomeItem, MemberStatus, Outcome, Photo, PhotoKind, SignatureMissing
 from sync.client import DeviceClient, Refused, Unreachable
 from sync.client.transport import Backoff
 from sync.simulation.faultproxy import FAULT_KINDS, FaultProxy
@@ -483,9 +484,24 @@ class Fleet:
             photos = [_photo(rng, self.config.photo_pixels) for _ in range(self.config.photos_per_visit)]
             shas = [hashlib.sha256(p).hexdigest() for p in photos]
             now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+            # the worker finds the registered incomes unchanged, and says so for every member
+            incomes = [
+                IncomeItem(
+                    id=uuid.UUID(int=rng.getrandbits(128), version=4),
+                    kind=line.kind,
+                    monthly_amount=line.monthly_amount,
+                    member_id=line.member_id,
+                )
+                for line in view.household.incomes
+            ]
+            earners = {line.member_id for line in incomes}
             form = Capture(
                 outcome=Outcome.completed,
-                members=[MemberStatus(member_id=m.id, present=True) for m in view.household.members],
+                members=[
+                    MemberStatus(member_id=m.id, present=True, no_income=m.id not in earners)
+                    for m in view.household.members
+                ],
+                incomes=incomes,
                 notes=f"visited by {device.username} on day {day}",
                 gps=GpsFix(lat=26.4 + rng.random() / 10, lon=106.6 + rng.random() / 10, accuracy_m=8.0, at=now),
                 started_at=now - dt.timedelta(minutes=25),

@@ -100,6 +100,7 @@ class ServerProcess:
                     "--log-level",
                     "warning",
                     "--no-access-log",
+                    "--no-proxy-headers",
                 ],
                 env=self._env(),
                 cwd=self.cwd,

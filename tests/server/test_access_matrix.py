@@ -510,7 +510,7 @@ def _form(tablet: DeviceClient, household_id: str, notes: str) -> Capture:
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     return Capture(
         outcome=Outcome.completed,
-        members=[MemberStatus(member_id=m.id, present=True) for m in household.members],
+        members=[MemberStatus(member_id=m.id, present=True, no_income=True) for m in household.members],
         notes=notes,
         started_at=now - dt.timedelta(minutes=20),
         ended_at=now,

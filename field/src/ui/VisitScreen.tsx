@@ -24,6 +24,7 @@ import {
   addMember,
   amountTexts,
   type AmountTexts,
+  DEPOSITS,
   checkForm,
   type Form,
   people,
@@ -225,6 +226,7 @@ function CaptureForm({ app, data, photos }: { app: FieldApp; data: Loaded; photo
         app={app}
         visitId={visitId}
         kind={kind}
+        testid="evidence"
         text={`${t("evidence")}${line.evidence?.length ? ` (${line.evidence.length})` : ""}`}
         disabled={locked}
         onRefused={refuse}
@@ -479,6 +481,10 @@ function CaptureForm({ app, data, photos }: { app: FieldApp; data: Loaded; photo
               empty={t("not_stated")}
               onChange={(v) => update({ ...form, assets: { ...form.assets, deposits: v as never } })}
             />
+          </label>
+          <label data-testid="deposits-amount">
+            {t("deposits_amount")}
+            {amountInput(DEPOSITS)}
           </label>
           {(
             [

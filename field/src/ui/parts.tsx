@@ -46,6 +46,7 @@ export function PhotoInput(props: {
   onRefused: (path: string, reason: string) => void;
   text?: string;
   disabled?: boolean;
+  testid?: string;
 }) {
   const pick = async (input: HTMLInputElement) => {
     const files = Array.from(input.files ?? []);
@@ -70,7 +71,7 @@ export function PhotoInput(props: {
         capture="environment"
         multiple
         disabled={props.disabled}
-        data-testid={`photo-${props.kind}`}
+        data-testid={props.testid ?? `photo-${props.kind}`}
         onChange={(e) => void pick(e.currentTarget)}
       />
     </label>

@@ -90,6 +90,7 @@ def test_wrong_password_and_rate_limit_use_the_api_rules(live: LiveServer) -> No
         )
         assert limited.status_code == 429
         assert "登录失败次数过多" in limited.text
+        assert int(limited.headers["retry-after"]) > 0
 
 
 def test_a_worker_is_sent_to_the_field_app(live: LiveServer) -> None:

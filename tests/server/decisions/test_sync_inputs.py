@@ -30,7 +30,10 @@ def test_accepting_a_completed_capture_makes_the_proposal(live: LiveServer) -> N
     ids = _members(live, household)
     capture = {
         "outcome": "completed",
-        "members": [{"member_id": ids[1], "present": True, "employment": "employed"}],
+        "members": [
+            {"member_id": ids[0], "no_income": True},
+            {"member_id": ids[1], "present": True, "employment": "employed"},
+        ],
         "incomes": [
             {"id": str(uuid.uuid4()), "kind": "wages", "monthly_amount": 125000, "member_id": ids[1]},
         ],
@@ -111,7 +114,10 @@ def test_deductions_and_refused_job_referrals_from_the_capture(live: LiveServer)
     ids = _members(live, ill)
     capture = {
         "outcome": "completed",
-        "members": [{"member_id": ids[1], "present": True, "health": "seriously_ill"}],
+        "members": [
+            {"member_id": ids[0], "no_income": True},
+            {"member_id": ids[1], "present": True, "health": "seriously_ill", "no_income": True},
+        ],
         "incomes": [{"id": str(uuid.uuid4()), "kind": "business", "monthly_amount": 100000}],
         "deductions": [
             {"id": str(uuid.uuid4()), "kind": "illness_cost", "monthly_amount": 40000, "member_id": ids[1]},
@@ -129,7 +135,10 @@ def test_deductions_and_refused_job_referrals_from_the_capture(live: LiveServer)
     ids = _members(live, refusing)
     capture = {
         "outcome": "completed",
-        "members": [{"member_id": ids[1], "present": True, "job_referrals_refused": 3}],
+        "members": [
+            {"member_id": ids[0], "no_income": True},
+            {"member_id": ids[1], "present": True, "job_referrals_refused": 3, "no_income": True},
+        ],
         "incomes": [{"id": str(uuid.uuid4()), "kind": "business", "monthly_amount": 60000}],
     }
     accept_via_sync(live, submitted_visit(live, refusing, capture))
@@ -148,3 +157,59 @@ def test_only_a_completed_recheck_moves_the_households_last_recheck(live: LiveSe
     with live.as_user("sup1") as c:
         # the capture's end time, or the day it was accepted when it has none (as here)
         assert ok(c.get(f"/households/{household['id']}")).get("last_recheck_on") == utcnow().date().isoformat()
+
+
+def test_a_completed_capture_without_income_answers_is_never_read_as_no_income(live: LiveServer) -> None:
+    """988.20 yuan a month registered, 692 paid: a capture silent on income must not make it
+    counted 0 and 1,680 yuan; said explicitly ("no income" for every member), it does."""
+    household = create_household(live, members=3, incomes=[("business", 98820)], benefit_amount=69200)
+    ids = _members(live, household)
+    silent = submitted_visit(live, household, {"outcome": "completed", "signature_missing": "cannot_write"})
+    accept_via_sync(live, silent)
+    with live.as_user("sup1") as c:
+        assert ok(c.get("/decisions/proposals", params={"household_id": household["id"]})) == []
+    skipped = generate(live)["skipped"]
+    assert [s["visit_id"] for s in skipped] == [str(silent)]
+    assert skipped[0]["reason"].startswith("capture incomplete: $.capture.members: member ")
+    assert str(ids[0]) in skipped[0]["reason"]
+
+    # one member answered, two not: still unknown
+    partly = {"outcome": "completed", "members": [{"member_id": ids[0], "no_income": True}]}
+    accept_via_sync(live, submitted_visit(live, household, partly, reason="follow_up"))
+    with live.as_user("sup1") as c:
+        assert ok(c.get("/decisions/proposals", params={"household_id": household["id"]})) == []
+
+    none = {"outcome": "completed", "members": [{"member_id": m, "no_income": True} for m in ids]}
+    accept_via_sync(live, submitted_visit(live, household, none, reason="follow_up"))
+    proposal = proposal_of(live, household)
+    assert proposal["per_capita_income"] == 0
+    assert proposal["new_amount"] == 168000
+
+
+def test_deposits_from_the_tablet_reach_the_property_limit(live: LiveServer) -> None:
+    """Rural, 4 members: the limit is 24 × 560.00 × 4 = 53,760.00 yuan (a band "over 50k"
+    compared at its lower bound never reached it)."""
+    outcomes = {}
+    for amount in (53_760_00, 53_760_01):
+        household = create_household(live, members=4, benefit_amount=224000)
+        capture = {
+            "outcome": "completed",
+            "members": [{"member_id": m, "no_income": True} for m in _members(live, household)],
+            "assets": {"deposits": "over_50k", "deposits_amount": amount},
+        }
+        accept_via_sync(live, submitted_visit(live, household, capture))
+        proposal = proposal_of(live, household)
+        outcomes[amount] = (proposal["outcome"], "property_over_limit" in proposal["reasons"])
+    assert outcomes == {53_760_00: ("keep", False), 53_760_01: ("cancel", True)}
+
+    banded = create_household(live, members=1, benefit_amount=56000)
+    only_band = {
+        "outcome": "completed",
+        "members": [{"member_id": m, "no_income": True} for m in _members(live, banded)],
+        "assets": {"deposits": "10k_50k"},
+    }
+    visit_id = submitted_visit(live, banded, only_band)
+    accept_via_sync(live, visit_id)
+    skipped = {s["visit_id"]: s["reason"] for s in generate(live)["skipped"]}
+    reason = skipped[str(visit_id)]
+    assert reason.startswith("capture incomplete: $.capture.assets.deposits_amount: deposits given only")

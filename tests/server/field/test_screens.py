@@ -22,7 +22,7 @@ from PIL import Image
 from playwright.sync_api import BrowserContext, Page, expect
 
 from server.field.controllers import FIELD_DIST
-from tests.server.sync.factory import make_visits
+from tests.server.sync.factory import make_visits, visit_state
 from tests.support import PASSWORD, LiveServer, off_loop
 
 pytestmark = pytest.mark.skipif(
@@ -240,6 +240,32 @@ def test_offline_capture_of_three_households_reaches_the_server_once(
     expect(page.get_by_test_id("visit-return-comment")).to_contain_text("收入证明缺失，请补拍")
     expect(page.get_by_test_id("submit")).to_be_visible()  # it can be captured again
     _shot(page, "05-visit-returned")
+    proof = tmp_path / "proof.jpg"
+    proof.write_bytes(_jpeg(99))
+    # the proof the supervisor asked for, as the evidence of the member's wages
+    page.get_by_test_id("income").first.get_by_test_id("evidence").set_input_files(str(proof))
+    expect(page.get_by_test_id("income").first).to_contain_text("(1)")
+    page.get_by_test_id("submit").click()
+    expect(page.get_by_test_id("visits")).to_be_visible()
+    page.get_by_test_id("sync").click()
+    expect(page.get_by_test_id("unsent")).to_have_attribute("data-count", "0", timeout=60_000)
+    _wait_synced(page)
+    assert off_loop(lambda: visit_state(live.settings.database_url, visits[0][0])) == "submitted"
+    with live.as_user("worker1") as worker:
+        listing = worker.get(f"/visits/{visits[0][0]}/photos").json()
+    by_hash = {p["sha256"]: p for p in listing["photos"]}
+    review = sup_review(live, visits[0][0])
+    proof_sha = hashlib.sha256(proof.read_bytes()).hexdigest()
+    assert by_hash[proof_sha]["status"] == "stored"
+    assert by_hash[proof_sha]["kind"] == "income_proof"
+    wages = [line for line in review["captures"][0]["form"]["incomes"] if line["monthly_amount"] == 123450]
+    assert wages[0]["evidence"] == [proof_sha]
+
+
+def sup_review(live: LiveServer, visit_id: str) -> dict[str, Any]:
+    with live.as_user("sup1") as sup:
+        review: dict[str, Any] = sup.get(f"/reviews/visits/{visit_id}").json()
+    return review
 
 
 def test_a_revoked_tablet_is_told_in_words_and_keeps_its_captures(live: LiveServer, page: Page) -> None:

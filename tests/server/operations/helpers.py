@@ -86,7 +86,7 @@ def _tablet_capture_with_photo(live: LiveServer, tmp_path: Path) -> tuple[str, s
         sha = hashlib.sha256(photo).hexdigest()
         form = Capture(
             outcome=Outcome.completed,
-            members=[MemberStatus(member_id=m.id, present=True) for m in held.members],
+            members=[MemberStatus(member_id=m.id, present=True, no_income=True) for m in held.members],
             signature_missing=SignatureMissing.cannot_write,
             photos=[Photo(sha256=sha, kind=PhotoKind.other)],
         )

@@ -22,7 +22,7 @@ def form(member_ids: list[uuid.UUID], *, notes: str = "户主身体尚可", amou
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     return Capture(
         outcome=Outcome.completed,
-        members=[MemberStatus(member_id=m, present=True) for m in member_ids],
+        members=[MemberStatus(member_id=m, present=True, no_income=m != member_ids[0]) for m in member_ids],
         incomes=[IncomeItem(id=uuid.uuid4(), kind="wages", monthly_amount=amount, member_id=member_ids[0])],
         notes=notes,
         gps=GpsFix(lat=26.4, lon=106.6, accuracy_m=8.5, at=now),

@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from schemas.capture import Capture, Outcome
+from schemas.capture import Capture, MemberStatus, Outcome
 from sync.client import Backoff, DeviceClient, Unreachable
 from sync.digest import digest
 from tests.server.sync.factory import make_visits, reassign, run_db
@@ -116,7 +116,7 @@ def _capture_op(tablet: Tablet, visit_id: str, household_id: str, n: int, submit
         notes=f"{tablet.username} note {n}",
         outcome=Outcome.completed,
         signature_missing="cannot_write",
-        members=base.members if base.members or not members else [],
+        members=base.members or [MemberStatus(member_id=m, present=True, no_income=True) for m in members],
     )
     before = {i.mutation_id for i in client.store.pending()}
     client.record_capture(visit_id, form, capture_id=capture_id, submit=submit)

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
+from sqlalchemy import select
 
 from schemas.capture import Capture, IncomeItem, Outcome
 from schemas.sync import HouseholdPatch
@@ -399,3 +400,76 @@ def test_cursor_older_than_the_retained_log_gets_a_snapshot_with_removals(live: 
     assert a.household(pairs[0][1]) is None
     assert a.visit(pairs[1][0]) is not None
     assert a.pull().state_check == "ok"
+
+
+def test_a_completed_capture_says_for_every_member_whether_they_have_income(live: LiveServer, tmp_path: Path) -> None:
+    url = live.settings.database_url
+    ((visit_id, household_id),) = make_visits(url, live.world.area_ids["T1-a"], live.world.user_ids["worker1"])
+    a = device(live, tmp_path, "worker1")
+    a.pull()
+    head, child = (str(m) for m in _members(a, household_id))
+    wages = {"id": str(uuid.uuid4()), "kind": "wages", "monthly_amount": 120000}
+
+    def submit(members: list[dict[str, Any]], incomes: list[dict[str, Any]], **kw: Any) -> dict[str, Any]:
+        fields = {"outcome": "completed", "signature_missing": "cannot_write", "members": members, "incomes": incomes}
+        mutation = {
+            "entity": "capture",
+            "mutation_id": str(uuid.uuid4()),
+            "entity_id": str(uuid.uuid4()),
+            "visit_id": visit_id,
+            "base_version": 0,
+            "fields": fields,
+            "submit": True,
+            **kw,
+        }
+        response = _raw_push(live, a, [mutation])
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()["results"][0]
+        return result
+
+    def errors(result: dict[str, Any]) -> list[tuple[str, str]]:
+        assert result["status"] == "rejected"
+        return [(e["path"], e["reason"]) for e in result["errors"]]
+
+    silent = submit([{"member_id": head, "present": True}], [])
+    assert errors(silent) == [
+        (
+            "$.mutations[0].fields.members[0].no_income",
+            "required for a completed visit: an income item naming this member, or true",
+        ),
+        (
+            "$.mutations[0].fields.members",
+            f"member {child}: a completed visit needs an income item naming them or no_income",
+        ),
+    ]
+    both = submit(
+        [{"member_id": head, "no_income": True}, {"member_id": child, "no_income": True}],
+        [{**wages, "member_id": head}],
+    )
+    assert errors(both) == [
+        ("$.mutations[0].fields.incomes[0].member_id", "this member has no income (members[0].no_income)")
+    ]
+    # a household-level line names nobody: each member still needs their own answer
+    unnamed = submit([{"member_id": head}, {"member_id": child, "no_income": True}], [wages])
+    assert [path for path, _ in errors(unnamed)] == ["$.mutations[0].fields.members[0].no_income"]
+
+    async def stored(session: Any) -> int:
+        rows = await session.scalars(select(CaptureRecord).where(CaptureRecord.visit_id == uuid.UUID(visit_id)))
+        return len(rows.all())
+
+    assert run_db(url, stored) == 0  # nothing of a refused submit is kept
+
+    good = submit([{"member_id": head}, {"member_id": child, "no_income": True}], [{**wages, "member_id": head}])
+    assert good["status"] == "applied", good
+    assert visit_state(url, visit_id) == "submitted"
+    # once handed in, an edit cannot take the answer away again
+    edit = {
+        "entity": "capture",
+        "mutation_id": str(uuid.uuid4()),
+        "entity_id": good["entity_id"],
+        "visit_id": visit_id,
+        "base_version": good["version"],
+        "fields": {"members": [{"member_id": head}]},
+    }
+    dropped = _raw_push(live, a, [edit]).json()["results"][0]
+    assert [path for path, _ in errors(dropped)] == ["$.mutations[0].fields.members"]

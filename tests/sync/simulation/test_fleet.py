@@ -82,7 +82,7 @@ def test_photos_of_a_capture_taken_away_still_upload(live: LiveServer, tmp_path:
         sha = hashlib.sha256(photo).hexdigest()
         form = Capture(
             outcome=Outcome.completed,
-            members=[MemberStatus(member_id=m.id, present=True) for m in held.members],
+            members=[MemberStatus(member_id=m.id, present=True, no_income=True) for m in held.members],
             signature_missing=SignatureMissing.cannot_write,
             photos=[Photo(sha256=sha, kind=PhotoKind.other)],
         )
