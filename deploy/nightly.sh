@@ -18,4 +18,5 @@ case "${RECHECK_DATABASE_URL:-sqlite}" in
 esac
 "$RECHECK" media cleanup
 "$RECHECK" sync purge
+"$RECHECK" idempotency purge
 "$RECHECK" check

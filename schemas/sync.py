@@ -12,13 +12,14 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 from schemas.base import Struct, UtcDateTime, Version
 from schemas.capture import Capture, CapturePatch
 from schemas.errors import FieldError
+from schemas.media import PhotoKind, Sha256
 from schemas.registry import Category, Health, IncomeKind, LabourCapacity, Relation, Residence, Sex
 
 __all__ = [
@@ -29,13 +30,17 @@ __all__ = [
     "Code",
     "ConflictRead",
     "ConflictResolve",
+    "DeviceExport",
+    "DeviceImportResult",
     "EvidenceStatus",
+    "ExportedPhoto",
     "FeedItem",
     "FieldConflict",
     "HeldItem",
     "HouseholdItem",
     "HouseholdMutation",
     "HouseholdPatch",
+    "ImportedPhoto",
     "IncomeLine",
     "ItemKind",
     "MemberItem",
@@ -327,6 +332,57 @@ class PushResponse(Struct):
     evidence: list[EvidenceStatus]
     server_time: dt.datetime
     clock_offset_ms: int
+
+
+# ---------------------------------------------------------------- a revoked tablet's work
+
+
+class ExportedPhoto(Struct):
+    """A photo a capture refers to whose bytes the server may not have (base64 in JSON)."""
+
+    visit_id: uuid.UUID
+    sha256: Sha256
+    data: bytes
+    kind: PhotoKind = PhotoKind.other
+    filename: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+
+
+class DeviceExport(Struct):
+    """Everything a tablet held and had not sent, in one file (``recheck device export``).
+
+    A supervisor imports it for a revoked tablet (``POST /reviews/devices/{id}/import``): the
+    mutations are applied as that tablet's, once each, and reach review as out-of-scope captures;
+    the photos are stored as if uploaded. ``device_secret`` proves the file came from the tablet.
+    """
+
+    format: Literal["recheck-device-export"]
+    version: Annotated[int, msgspec.Meta(ge=1, le=1)]
+    device_id: uuid.UUID
+    device_secret: Annotated[str, msgspec.Meta(max_length=200)]
+    user_id: uuid.UUID
+    exported_at: UtcDateTime
+    mutations: Annotated[list[Mutation], msgspec.Meta(max_length=100_000)]
+    """The outbox, in the order the worker made the changes."""
+    photos: Annotated[list[ExportedPhoto], msgspec.Meta(max_length=10_000)] = []
+    username: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+
+
+class ImportedPhoto(Struct):
+    """What became of one photo of an imported file: ``stored``, ``already_stored`` or ``refused``."""
+
+    visit_id: uuid.UUID
+    sha256: str
+    status: Annotated[str, msgspec.Meta(pattern=r"^(stored|already_stored|refused)$")]
+    reason: str | None = None
+
+
+class DeviceImportResult(Struct):
+    """The answer to an import: one result per mutation (as a push's) and one per photo."""
+
+    device_id: uuid.UUID
+    user_id: uuid.UUID
+    results: list[MutationResult]
+    photos: list[ImportedPhoto] = []
 
 
 # ---------------------------------------------------------------- review

@@ -29,11 +29,13 @@ from server.settings import Settings
 __all__ = [
     "RateLimited",
     "create_user",
+    "device_owner",
     "device_revoked",
     "list_devices",
     "list_users",
     "login",
     "logout",
+    "managed_device",
     "refresh",
     "register_device",
     "resolve_user",
@@ -276,11 +278,33 @@ async def list_devices(session: AsyncSession, user: CurrentUser) -> list[Device]
     return [d for d in devices if await _device_visible(session, user, d)]
 
 
-async def revoke_device(session: AsyncSession, user: CurrentUser, actor: Actor, device_id: uuid.UUID) -> Device:
-    """Revoke a lost tablet: its next request and refresh are refused; what it synced stays."""
+async def managed_device(session: AsyncSession, user: CurrentUser, device_id: uuid.UUID) -> Device:
+    """A device the caller may manage (their own; their workers' for supervisors; any for admins)."""
     device = await session.get(Device, device_id)
     if device is None or not await _device_visible(session, user, device):
         raise NotFound.field("device_id", "no such device")
+    return device
+
+
+async def device_owner(session: AsyncSession, device: Device) -> CurrentUser:
+    """The tablet's worker with the tablet as device, whether or not either is still usable
+    (to apply what a revoked tablet held as its own)."""
+    user = await session.get(User, device.user_id)
+    assert user is not None
+    area_ids = await _area_ids(session, user.id)
+    return CurrentUser(
+        id=user.id,
+        username=user.username,
+        role=Role(user.role),
+        area_ids=tuple(area_ids),
+        visible_area_ids=await visible_area_ids(session, area_ids),
+        device_id=device.id,
+    )
+
+
+async def revoke_device(session: AsyncSession, user: CurrentUser, actor: Actor, device_id: uuid.UUID) -> Device:
+    """Revoke a lost tablet: its next request and refresh are refused; what it synced stays."""
+    device = await managed_device(session, user, device_id)
     if device.revoked_at is None:
         device.revoked_at = utcnow()
         device.revoked_by = user.id

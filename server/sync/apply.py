@@ -27,9 +27,9 @@ import logging
 import random
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from sqlalchemy import insert, select
@@ -41,6 +41,7 @@ from schemas.errors import FieldError
 from schemas.sync import (
     CaptureMutation,
     CaptureRole,
+    EvidenceStatus,
     FieldConflict,
     HouseholdMutation,
     Mutation,
@@ -64,7 +65,9 @@ from sync.codec import DecodeProblem, decode_mutation, decode_push
 from sync.merge import CAPTURE_RULES, HOUSEHOLD_RULES, FieldMeta, MergeOutcome, three_way_merge
 from sync.validate import capture_problems
 
-__all__ = ["CLOCK_SKEW_MS", "apply_capture_patch", "push"]
+__all__ = ["CLOCK_SKEW_MS", "apply_capture_patch", "push", "recover"]
+
+T = TypeVar("T")
 
 log = logging.getLogger("recheck.sync")
 
@@ -121,6 +124,8 @@ class _Batch:
     source: str
     now: dt.datetime
     offset_ms: int
+    recovered: bool = False
+    """Mutations from a revoked tablet's export, imported by a supervisor (see :func:`recover`)."""
     visits: dict[uuid.UUID, Visit] = field(default_factory=dict)
     captures: dict[uuid.UUID, CaptureRecord] = field(default_factory=dict)
     primary: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
@@ -251,6 +256,12 @@ def _flag(batch: _Batch, kind: str, capture: CaptureRecord, mutation: Mutation, 
     )
 
 
+def _out_of_scope_why(batch: _Batch, visit: Visit) -> str:
+    if batch.recovered:
+        return f"recovered from a revoked tablet's export (the visit is {visit.state})"
+    return f"captured after the visit became {visit.state}"
+
+
 def _status(outcome: MergeOutcome, conflicts: list[FieldConflict]) -> ResultStatus:
     if conflicts:
         return ResultStatus.conflict
@@ -293,7 +304,8 @@ async def _apply_capture(batch: _Batch, index: int, m: CaptureMutation) -> Mutat
         return _reject(index, m, f"{prefix}.base_version", "no capture with this id: a new capture has base_version 0")
     if capture is not None and m.base_version > capture.version:
         return _reject(index, m, f"{prefix}.base_version", f"ahead of the server's version {capture.version}")
-    in_scope = batch.user.id in _audience(visit)
+    # a revoked tablet's work always goes to review: never the visit's primary capture by itself
+    in_scope = not batch.recovered and batch.user.id in _audience(visit)
     if not in_scope and visit.id not in batch.ever_held:
         if not batch.user.can_see_area(visit.area_id):
             return _reject(index, m, f"{prefix}.visit_id", "this visit is outside your areas")
@@ -361,7 +373,7 @@ async def _apply_capture(batch: _Batch, index: int, m: CaptureMutation) -> Mutat
         batch.session.add(capture)
         batch.captures[capture.id] = capture
         if not in_scope:
-            _flag(batch, "out_of_scope_capture", capture, m, f"captured after the visit became {visit.state}")
+            _flag(batch, "out_of_scope_capture", capture, m, _out_of_scope_why(batch, visit))
         elif capture.role == CaptureRole.alternate.value:
             _flag(batch, "duplicate_capture", capture, m, "a second capture of this visit (another device)")
     changed = bool(outcome.apply) or new or resubmit
@@ -372,10 +384,13 @@ async def _apply_capture(batch: _Batch, index: int, m: CaptureMutation) -> Mutat
             batch.new_photos[visit.id].update(photo_refs(form))
         capture.updated_at = batch.now
         capture.device_id = batch.user.device_id
-    if abs(batch.offset_ms) > CLOCK_SKEW_MS and not capture.clock_skew:
-        capture.clock_skew = True
-        _flag(batch, "clock_skew", capture, m, "the device clock is far off the server's", batch.offset_ms)
-    capture.clock_offset_ms = batch.offset_ms
+    if batch.recovered and changed and not new:
+        _flag(batch, "out_of_scope_capture", capture, m, "an edit " + _out_of_scope_why(batch, visit))
+    if not batch.recovered:  # an import measures no clock: the capture keeps the offset its pushes measured
+        if abs(batch.offset_ms) > CLOCK_SKEW_MS and not capture.clock_skew:
+            capture.clock_skew = True
+            _flag(batch, "clock_skew", capture, m, "the device clock is far off the server's", batch.offset_ms)
+        capture.clock_offset_ms = batch.offset_ms
     if resubmit:
         capture.submitted_at = batch.now
         capture.review = None
@@ -459,16 +474,22 @@ async def _apply_household(batch: _Batch, index: int, m: HouseholdMutation) -> M
 
 
 async def _apply_batch(
-    session: AsyncSession, user: CurrentUser, decoded: list[Mutation | FieldError], now: dt.datetime, offset: int
+    session: AsyncSession,
+    user: CurrentUser,
+    decoded: list[Mutation | FieldError],
+    now: dt.datetime,
+    offset: int,
+    recovered_by: Actor | None = None,
 ) -> tuple[list[MutationResult], set[uuid.UUID]]:
     assert user.device_id is not None
     batch = _Batch(
         session=session,
         user=user,
-        actor=Actor.of(user),
+        actor=recovered_by or Actor.of(user),
         source=f"device:{user.device_id}",
         now=now,
         offset_ms=offset,
+        recovered=recovered_by is not None,
     )
     mutations = [m for m in decoded if not isinstance(m, FieldError)]
     ids = [m.mutation_id for m in mutations]
@@ -554,18 +575,56 @@ async def push(
         raise InvalidInput(f"{exc.error.path}: {exc.error.reason}", [exc.error], code="validation") from exc
     decoded = [decode_mutation(raw, i, msgpack=msgpack) for i, raw in enumerate(envelope.mutations)]
     offset = clock_offset_ms(envelope.device_time, received_at)
+
+    async def work(session: AsyncSession) -> tuple[list[MutationResult], list[EvidenceStatus]]:
+        results, touched = await _apply_batch(session, user, decoded, received_at, offset)
+        await record_device_contact(session, user, received_at, offset, pushed=True)
+        return results, await evidence_for(session, touched)
+
+    results, evidence = await _retried(factory, work, attempts)
+    return PushResponse(results=results, evidence=evidence, server_time=received_at, clock_offset_ms=offset)
+
+
+async def recover(
+    factory: async_sessionmaker[AsyncSession],
+    owner: CurrentUser,
+    actor: Actor,
+    mutations: list[msgspec.Raw],
+    *,
+    received_at: dt.datetime,
+    attempts: int = 8,
+) -> list[MutationResult]:
+    """Apply a revoked tablet's exported outbox as that tablet's, each mutation at most once.
+
+    ``owner`` is the tablet's worker with the tablet as device; ``actor`` the supervisor importing
+    it (the audit trail's author). Captures are recorded as out-of-scope captures for review:
+    none becomes a visit's primary capture or moves the visit by itself. A mutation the tablet
+    had already delivered (its answer lost) answers ``duplicate``; importing a file twice changes
+    nothing the second time.
+    """
+    decoded = [decode_mutation(raw, i) for i, raw in enumerate(mutations)]
+
+    async def work(session: AsyncSession) -> list[MutationResult]:
+        results, _touched = await _apply_batch(session, owner, decoded, received_at, 0, recovered_by=actor)
+        return results
+
+    return await _retried(factory, work, attempts)
+
+
+async def _retried(
+    factory: async_sessionmaker[AsyncSession], work: Callable[[AsyncSession], Awaitable[T]], attempts: int
+) -> T:
+    """Run ``work`` in one sync write transaction, again after a lost race (a unique key, a deadlock)."""
     for attempt in range(1, attempts + 1):
         try:
             async with writer(factory), factory() as session:
                 rows_locked(session)  # _load locks what the batch changes
-                results, touched = await _apply_batch(session, user, decoded, received_at, offset)
-                await record_device_contact(session, user, received_at, offset, pushed=True)
-                evidence = await evidence_for(session, touched)
+                result = await work(session)
                 await session.commit()
-            break
+            return result
         except (IntegrityError, DBAPIError) as exc:
             if attempt == attempts or not _retryable(exc):
                 raise
             log.info("push retried after a lost race", extra={"attempt": attempt, "error": type(exc).__name__})
             await asyncio.sleep(random.uniform(0, 0.02 * attempt))
-    return PushResponse(results=results, evidence=evidence, server_time=received_at, clock_offset_ms=offset)
+    raise AssertionError("unreachable")

@@ -23,6 +23,7 @@ from schemas.sync import (
     CaptureItem,
     ConflictRead,
     ConflictResolve,
+    DeviceImportResult,
     PrimaryChoice,
     PullRequest,
     PullResponse,
@@ -33,8 +34,10 @@ from schemas.sync import (
 from server.auth.guards import allow
 from server.deps import AppSettings, AuditActor, Caller, DbSession
 from server.errors import DomainError
+from server.media.controllers import media_context
+from server.media.services import TooLarge
 from server.params import ConflictId
-from server.sync import apply, feed, review
+from server.sync import apply, feed, recovery, review
 from server.sync.compress import compress, negotiate
 from sync.codec import MSGPACK, encode, error_from_msgspec
 
@@ -159,6 +162,37 @@ class ReviewController(Controller):
     ) -> CaptureItem:
         """Correct a capture; ``base_version`` must be its current version."""
         return await review.edit_capture(db, current_user, actor, capture_id, data.base_version, data.fields)
+
+    @post(
+        "/devices/{device_id:uuid}/import",
+        opt=_SUPERVISORS,
+        operation_id="import_device_export",
+        status_code=200,
+        request_max_body_size=None,  # limited by RECHECK_IMPORT_MAX_BYTES below, before reading
+    )
+    async def import_device(
+        self,
+        request: Request[Any, Any, Any],
+        current_user: Caller,
+        actor: AuditActor,
+        settings: AppSettings,
+        device_id: uuid.UUID,
+    ) -> DeviceImportResult:
+        """Bring a revoked tablet's unsent work into review: body, the file ``recheck device export`` wrote."""
+        length = request.content_length
+        if length is None or length > settings.import_max_bytes:
+            raise TooLarge.field(
+                "Content-Length", f"required, and at most {settings.import_max_bytes} bytes (RECHECK_IMPORT_MAX_BYTES)"
+            )
+        return await recovery.import_device_export(
+            request.app.state.session_factory,
+            media_context(request.app.state),
+            current_user,
+            actor,
+            device_id,
+            await request.body(),
+            received_at=dt.datetime.now(dt.UTC),
+        )
 
     @get("/conflicts", opt=_SUPERVISORS, operation_id="list_conflicts")
     async def conflicts(

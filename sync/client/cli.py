@@ -6,6 +6,7 @@
     recheck device … capture VISIT_ID form.json [--submit]
     recheck device … push
     recheck device … upload PHOTO_OR_FOLDER… [--chunk-size BYTES]
+    recheck device … export FILE [PHOTO_OR_FOLDER…]   (a revoked tablet: its unsent work, for a supervisor)
     recheck device … status
 
 The form file holds a :class:`schemas.capture.Capture` as JSON (any subset of its fields); its
@@ -54,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     upload = sub.add_parser("upload", help="upload the photos the captures refer to (tus, resumable)")
     upload.add_argument("paths", nargs="*", type=Path, help="photo files or folders (none: continue open uploads)")
     upload.add_argument("--chunk-size", type=int, default=CHUNK_SIZE, help="bytes per PATCH request")
+    export = sub.add_parser("export", help="write the unsent outbox and photos to one file (a revoked tablet)")
+    export.add_argument("file", type=Path, help="the file to write")
+    export.add_argument("photos", nargs="*", type=Path, help="photo files or folders the captures refer to")
     sub.add_parser("sync", help="push, then pull")
     sub.add_parser("status", help="show what is held, queued and missing")
 
@@ -127,6 +131,8 @@ def run(args: argparse.Namespace, _settings: object = None) -> None:
         elif args.action == "push":
             summary = client.push()
             _print({**vars(summary), "rejected_items": _rejections(client)})
+        elif args.action == "export":
+            _print(client.export(args.file, args.photos))
         elif args.action == "upload":
             _upload(client, args)
         elif args.action == "sync":

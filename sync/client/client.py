@@ -36,11 +36,14 @@ from schemas.capture import CAPTURE_FIELDS, Capture, CapturePatch
 from schemas.sync import (
     CaptureItem,
     CaptureMutation,
+    DeviceExport,
+    ExportedPhoto,
     HeldItem,
     HouseholdItem,
     HouseholdMutation,
     HouseholdPatch,
     ItemKind,
+    Mutation,
     PullRequest,
     PullResponse,
     PushResponse,
@@ -55,6 +58,7 @@ from sync.codec import PushEnvelope
 
 __all__ = ["DeviceClient", "LoginRequired", "PullSummary", "PushSummary", "VisitView"]
 
+_mutation = msgspec.json.Decoder(Mutation)
 _DEFAULTS: dict[str, Any] = {name: msgspec.to_builtins(getattr(Capture(), name)) for name in CAPTURE_FIELDS}
 
 
@@ -474,6 +478,69 @@ class DeviceClient:
         """Upload the photos the captures refer to from ``paths``, and continue open uploads (tus)."""
         self._require_login()
         return PhotoUploader(self, chunk_size=chunk_size).upload(paths)
+
+    def export(self, path: Path, photos: Iterable[Path] = ()) -> dict[str, Any]:
+        """Write everything this tablet has not sent to one file, for a supervisor to import.
+
+        For a revoked tablet (it cannot sync any more): the outbox in order, and the bytes of
+        every photo a capture refers to that is not known to be stored (files already given to
+        ``upload`` and those in ``photos``), with the tablet's credential to prove where the file
+        comes from. Needs no network. Returns what went in and what could not.
+        """
+        device_id, secret, user_id = self.device_id, self.store.get("device_secret"), self.user_id
+        if device_id is None or secret is None or user_id is None:
+            raise LoginRequired("this tablet never logged in: it holds nothing to export")
+        uploader = PhotoUploader(self)
+        refs = uploader.referenced()
+        uploader.note_files(photos, refs)
+        exported, unreadable = [], []
+        for row in self.store.uploads("open"):
+            kind = refs.get(row.visit_id, {}).get(row.sha256)
+            if kind is None:
+                continue
+            try:
+                data = Path(row.path).read_bytes()
+            except OSError:
+                unreadable.append(row.path)
+                continue
+            exported.append(
+                ExportedPhoto(
+                    visit_id=uuid.UUID(row.visit_id),
+                    sha256=row.sha256,
+                    data=data,
+                    kind=kind,
+                    filename=Path(row.path).name[:200],
+                )
+            )
+        document = DeviceExport(
+            format="recheck-device-export",
+            version=1,
+            device_id=uuid.UUID(device_id),
+            device_secret=secret,
+            user_id=uuid.UUID(user_id),
+            username=self.store.get("username"),
+            exported_at=self.clock(),
+            mutations=[_mutation.decode(item.body) for item in self.store.pending()],
+            photos=exported,
+        )
+        partial = path.with_name(path.name + ".partial")
+        partial.write_bytes(msgspec.json.encode(document))
+        partial.replace(path)  # never a half-written file under the final name
+        covered = {(str(p.visit_id), p.sha256) for p in exported} | {
+            (u.visit_id, u.sha256) for u in self.store.uploads("stored")
+        }
+        lacking = {
+            visit_id: sorted(sha for sha in by_hash if (visit_id, sha) not in covered)
+            for visit_id, by_hash in sorted(refs.items())
+        }
+        return {
+            "file": str(path),
+            "mutations": len(document.mutations),
+            "photos": len(exported),
+            "photo_bytes": sum(len(p.data) for p in exported),
+            "photos_without_file": {visit_id: shas for visit_id, shas in lacking.items() if shas},
+            "unreadable": unreadable,
+        }
 
     def sync(self) -> tuple[PushSummary, PullSummary]:
         """Push what was captured, then pull what changed."""

@@ -130,17 +130,7 @@ class PhotoUploader:
         """Upload the referenced photos among ``paths`` and continue the uploads left open."""
         summary = UploadSummary()
         refs = self.referenced()
-        visits_of: dict[str, list[str]] = {}
-        for visit_id, by_hash in refs.items():
-            for sha in by_hash:
-                visits_of.setdefault(sha, []).append(visit_id)
-        for path in _files(paths):
-            sha = file_sha256(path)
-            if sha not in visits_of:
-                summary.unreferenced.append(str(path))
-                continue
-            for visit_id in visits_of[sha]:
-                self._note_file(visit_id, sha, path)
+        summary.unreferenced = self.note_files(paths, refs)
         for row in self.store.uploads():
             kind = refs.get(row.visit_id, {}).get(row.sha256)
             if row.state == "stored":
@@ -154,6 +144,21 @@ class PhotoUploader:
             if lacking:
                 summary.without_file[visit_id] = lacking
         return summary
+
+    def note_files(self, paths: Iterable[Path], refs: dict[str, dict[str, PhotoKind]] | None = None) -> list[str]:
+        """Remember which file holds each referenced photo; returns the files no capture refers to."""
+        visits_of: dict[str, list[str]] = {}
+        for visit_id, by_hash in (self.referenced() if refs is None else refs).items():
+            for sha in by_hash:
+                visits_of.setdefault(sha, []).append(visit_id)
+        unreferenced = []
+        for path in _files(paths):
+            sha = file_sha256(path)
+            if sha not in visits_of:
+                unreferenced.append(str(path))
+            for visit_id in visits_of.get(sha, []):
+                self._note_file(visit_id, sha, path)
+        return unreferenced
 
     def _note_file(self, visit_id: str, sha: str, path: Path) -> None:
         held = self.store.upload(visit_id, sha)

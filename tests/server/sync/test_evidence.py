@@ -47,7 +47,9 @@ def test_the_pull_brings_the_evidence_status_once_every_photo_is_stored(live: Li
     capture = msgspec.structs.replace(
         form(members),
         photos=[Photo(sha256=house_sha, kind=PhotoKind.house_outside)],
-        incomes=[IncomeItem(id=uuid.uuid4(), kind="wages", monthly_amount=1000, evidence=[proof_sha])],
+        incomes=[
+            IncomeItem(id=uuid.uuid4(), kind="wages", monthly_amount=1000, member_id=members[0], evidence=[proof_sha])
+        ],
     )
     tablet.record_capture(visit_id, capture, submit=True)
     tablet.push()

@@ -33,10 +33,13 @@ def _sha(data: bytes) -> str:
 def _capture_with(client: DeviceClient, visit_id: str, household_id: str, house: bytes, proof: bytes) -> None:
     household = client.household(household_id)
     assert household is not None
+    members = [m.id for m in household.members]
     capture = msgspec.structs.replace(
-        form([m.id for m in household.members]),
+        form(members),
         photos=[Photo(sha256=_sha(house), kind=PhotoKind.house_outside)],
-        incomes=[IncomeItem(id=uuid.uuid4(), kind="wages", monthly_amount=1000, evidence=[_sha(proof)])],
+        incomes=[
+            IncomeItem(id=uuid.uuid4(), kind="wages", monthly_amount=1000, member_id=members[0], evidence=[_sha(proof)])
+        ],
     )
     client.record_capture(visit_id, capture, submit=True)
 
