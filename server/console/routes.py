@@ -14,6 +14,7 @@ from sqlalchemy.orm import aliased
 from schemas.planning import RouteRead
 from server.auth.identity import CurrentUser
 from server.auth.models import User
+from server.console.queries import in_areas
 from server.console.web import CONSOLE_OPT, PLANNERS, Console
 from server.db.base import utcnow
 from server.errors import DomainError, InvalidInput
@@ -52,9 +53,10 @@ async def _pairs_of_day(console: Console, user: CurrentUser, day: dt.date) -> li
         .join(lead, lead.id == Visit.assigned_to)
         .outerjoin(partner, partner.id == Visit.partner_id)
         .where(
+            Visit.assigned_to.is_not(None),  # lets the planner use the (assignee, day) index
             Visit.visit_on == day,
             Visit.state.in_(_ON_ROUTE),
-            Visit.area_id.in_(list(user.visible_area_ids)),
+            in_areas(Visit.area_id, user.visible_area_ids),
         )
         .group_by(Visit.assigned_to, lead.display_name, partner.display_name)
         .order_by(lead.display_name)
@@ -74,9 +76,10 @@ async def _days_with_work(console: Console, user: CurrentUser, today: dt.date) -
     rows = await console.db.scalars(
         select(Visit.visit_on)
         .where(
+            Visit.assigned_to.is_not(None),
             Visit.visit_on >= today,
             Visit.state.in_(_ON_ROUTE),
-            Visit.area_id.in_(list(user.visible_area_ids)),
+            in_areas(Visit.area_id, user.visible_area_ids),
         )
         .group_by(Visit.visit_on)
         .order_by(Visit.visit_on)
