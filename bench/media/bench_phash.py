@@ -19,7 +19,7 @@ import statistics
 import time
 import uuid
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 
 from bench.decisions.common import database, seed
 from media.images import hamming, phash_bands
@@ -61,6 +61,9 @@ async def _grow(
                         }
                     )
                 await connection.execute(insert(Photo), rows)
+        async with engine.begin() as connection:
+            # a live table has its statistics; a freshly loaded one needs them for the planner
+            await connection.execute(text("ANALYZE photo"))
     finally:
         await engine.dispose()
 
