@@ -93,7 +93,10 @@ class EmploymentStatus(enum.StrEnum):
 
 
 class DepositsBand(enum.StrEnum):
-    """Household deposits, in bands (exact balances are not recorded at the door)."""
+    """Household deposits in bands, as older forms recorded them. A band cannot be judged
+    against the property limit (which depends on the standard and the household size: 53,760
+    yuan for 4 rural members falls inside ``over_50k``), so a completed visit with a band other
+    than ``none`` gives :attr:`Assets.deposits_amount` too."""
 
     none = "none"
     under_10k = "under_10k"
@@ -200,9 +203,14 @@ class DeductionItem(Struct):
 
 
 class Assets(Struct):
-    """Property of the household (DOMAIN.md: deposits band, vehicles, extra housing, business)."""
+    """Property of the household (DOMAIN.md: deposits, vehicles, extra housing, business).
+
+    ``deposits_amount`` is the household's total deposits in fen (bank books, statements): the
+    property limit is judged on it. ``deposits`` is the band older forms send.
+    """
 
     deposits: DepositsBand | None = None
+    deposits_amount: Fen | None = None
     vehicles: Annotated[int, msgspec.Meta(ge=0, le=50)] = 0
     extra_housing: bool = False
     commercial_property: bool = False

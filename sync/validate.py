@@ -10,14 +10,31 @@ import datetime as dt
 import uuid
 from collections.abc import Collection, Sequence
 
-from schemas.capture import Capture, DeductionItem, IncomeItem, MemberAdd, MemberEdit, MemberRemove, Outcome
+from schemas.capture import (
+    Capture,
+    DeductionItem,
+    DepositsBand,
+    IncomeItem,
+    MemberAdd,
+    MemberEdit,
+    MemberRemove,
+    Outcome,
+)
 from schemas.errors import FieldError
 
 __all__ = ["capture_problems"]
 
 _MAX_VISIT = dt.timedelta(hours=16)
-#: The fields whose change can leave a handed-in form without every member's income answer.
-_INCOME_FIELDS = frozenset({"outcome", "members", "member_changes", "incomes"})
+#: The fields whose change can leave a handed-in form without what the decision is computed
+#: from (every member's income answer, the deposits amount).
+_DECIDING_FIELDS = frozenset({"outcome", "members", "member_changes", "incomes", "assets"})
+#: The amounts (fen, both ends included) each deposits band admits.
+_BAND_FEN: dict[DepositsBand, tuple[int, int | None]] = {
+    DepositsBand.none: (0, 0),
+    DepositsBand.under_10k: (0, 10_000_00),
+    DepositsBand.from_10k_to_50k: (10_000_00, 50_000_00),
+    DepositsBand.over_50k: (50_000_00, None),
+}
 
 
 def _income_problems(form: Capture, registered: Collection[uuid.UUID]) -> list[tuple[str, str]]:
@@ -60,6 +77,23 @@ def _income_problems(form: Capture, registered: Collection[uuid.UUID]) -> list[t
                 )
             )
     return problems
+
+
+def _deposit_problems(form: Capture) -> list[tuple[str, str]]:
+    """(path, reason) when a completed form's deposits cannot be judged against the property
+    limit: a band (other than ``none``) without the amount, or an amount outside its band."""
+    assets = form.assets
+    if assets is None or assets.deposits is None:
+        return []
+    low, high = _BAND_FEN[assets.deposits]
+    amount = assets.deposits_amount
+    if amount is None:
+        if assets.deposits is DepositsBand.none:
+            return []
+        return [("assets.deposits_amount", "required with a deposits band: the property limit is judged on the amount")]
+    if amount < low or (high is not None and amount > high):
+        return [("assets.deposits_amount", f"outside the band {assets.deposits.value}")]
+    return []
 
 
 def capture_problems(
@@ -120,8 +154,8 @@ def capture_problems(
             report("ended_at", "ended_at", "a visit cannot last more than 16 hours")
     if form.head_signature and form.signature_missing:
         report("signature_missing", "signature_missing", "give either the signature or the reason it is missing")
-    if form.outcome is Outcome.completed and (submit or (submitted and _INCOME_FIELDS & set(sent))):
-        for path, reason in _income_problems(form, registered):
+    if form.outcome is Outcome.completed and (submit or (submitted and _DECIDING_FIELDS & set(sent))):
+        for path, reason in [*_income_problems(form, registered), *_deposit_problems(form)]:
             problems.append(FieldError(path=f"{prefix}.{path}", reason=reason))
     if submit:
         if form.outcome is None:

@@ -19,7 +19,6 @@ from typing import Any
 from schemas.capture import (
     Assets,
     Capture,
-    DepositsBand,
     GpsFix,
     IncomeItem,
     MemberStatus,
@@ -192,7 +191,9 @@ def capture_form(record: dict[str, Any], member_ids: dict[str, uuid.UUID]) -> Ca
             for i, item in enumerate(record["income"])
         ],
         assets=Assets(
-            deposits=DepositsBand.over_50k if assets["savings_over_limit"] else None,
+            # the record says only "over the limit": one yuan over the shipped rural limit
+            # (24 months of the 560.00 standard per member), as the amount the limit is judged on
+            deposits_amount=24 * 560_00 * len(record["members"]) + 100 if assets["savings_over_limit"] else None,
             vehicles=int(assets["vehicle"]),
             extra_housing=assets["extra_housing"],
             commercial_property=assets["commercial_property"],

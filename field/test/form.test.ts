@@ -2,7 +2,7 @@
 // become exact fen, and every refusal names the field before anything is queued.
 import { describe, expect, it } from "vitest";
 import type { HeldHousehold, HeldVisit } from "../src/store";
-import { addMember, amountTexts, checkForm, people, prefill, removeMember, setAmount, updateMember } from "../src/ui/form";
+import { addMember, amountTexts, checkForm, DEPOSITS, people, prefill, removeMember, setAmount, updateMember } from "../src/ui/form";
 import { fieldName, reasonText, setLang } from "../src/ui/i18n";
 import { ids } from "./fixtures";
 
@@ -136,6 +136,28 @@ describe("checks before anything is queued", () => {
     expect(checkForm(blank, amountTexts(blank), household, true).map((e) => e.path)).toEqual(["$.outcome"]);
     const both = { ...form, head_signature: "a".repeat(64), signature_missing: "refused" as const };
     expect(checkForm(both, amountTexts(both), household, true).map((e) => e.path)).toEqual(["$.signature_missing"]);
+  });
+
+  it("deposits: the limit is judged on the amount, typed in yuan as exact fen; a band alone is refused", () => {
+    const form = updateMember(base(), head, { no_income: true });
+    const banded = { ...form, assets: { ...form.assets, deposits: "over_50k" as const } };
+    expect(checkForm(banded, amountTexts(banded), household, true)).toEqual([
+      { path: "$.assets.deposits_amount", reason: "the deposits amount: the property limit is judged on it" },
+    ]);
+    expect(checkForm(banded, amountTexts(banded), household, false)).toEqual([]); // a draft may lack it
+    const typed = setAmount(banded, DEPOSITS, "53760.01");
+    expect(typed.error).toBeNull();
+    expect(typed.form.assets?.deposits_amount).toBe(5376001);
+    expect(amountTexts(typed.form)[DEPOSITS]).toBe("53760.01");
+    expect(checkForm(typed.form, amountTexts(typed.form), household, true)).toEqual([]);
+    const bad = setAmount(typed.form, DEPOSITS, "53760.011");
+    expect(bad.form.assets?.deposits_amount).toBe(5376001); // the form keeps its last amount
+    expect(checkForm(bad.form, { ...amountTexts(bad.form), [DEPOSITS]: "53760.011" }, household, false)[0].path).toBe(
+      "$.assets.deposits_amount",
+    );
+    expect(setAmount(typed.form, DEPOSITS, "").form.assets?.deposits_amount).toBeNull(); // cleared: not stated
+    const none = { ...form, assets: { ...form.assets, deposits: "none" as const } };
+    expect(checkForm(none, amountTexts(none), household, true)).toEqual([]);
   });
 
   it("the server's schema is checked too (ranges and enums), with its paths", () => {

@@ -22,7 +22,7 @@ import msgspec
 from sqlalchemy import ARRAY, Uuid, any_, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from schemas.capture import Capture, DepositsBand, EmploymentStatus, MemberAdd, MemberRemove
+from schemas.capture import Assets, Capture, DepositsBand, EmploymentStatus, MemberAdd, MemberRemove
 from schemas.capture import Outcome as CaptureOutcome
 from schemas.decisions import (
     Deduction,
@@ -75,13 +75,6 @@ __all__ = [
 #: Rows per batch of the bulk loaders (well below SQLite's and asyncpg's parameter limits).
 BATCH = 4000
 
-#: Deposit bands as the lower bound of the band, in fen (compared with the rules' limit).
-_BAND_FEN: dict[DepositsBand, int] = {
-    DepositsBand.none: 0,
-    DepositsBand.under_10k: 0,
-    DepositsBand.from_10k_to_50k: 10_000_00,
-    DepositsBand.over_50k: 50_000_00,
-}
 _WORKING = frozenset({EmploymentStatus.employed, EmploymentStatus.self_employed})
 _WORKING_VALUES = frozenset(e.value for e in _WORKING)
 _HEALTH = {h.value: h for h in Health}
@@ -92,8 +85,8 @@ _DECIDED = frozenset({ProposalState.approved.value, ProposalState.effective.valu
 
 
 class CaptureIncomplete(SituationError):
-    """A completed capture lacks what the decision is computed from (a member's income answer),
-    so the situation is unknown, never zero: no proposal until the visit is captured again."""
+    """A completed capture lacks what the decision is computed from (a member's income answer, the
+    deposits amount), so the situation is unknown, never zero: no proposal until it is given."""
 
     code = "capture_incomplete"
 
@@ -363,6 +356,25 @@ def _check_income_stated(capture: Capture, members: Sequence[MemberSituation]) -
         raise CaptureIncomplete(missing)
 
 
+def _deposits(assets: Assets, completed: bool) -> int | None:
+    """The household's deposits in fen as the property limit judges them, ``None`` if not known.
+
+    Raises:
+        CaptureIncomplete: a completed capture gives only a band (other than ``none``): judged
+            at its lower bound, "over 50k" would never be over a 53,760 limit.
+    """
+    if assets.deposits_amount is not None:
+        return assets.deposits_amount
+    if assets.deposits is None:
+        return None
+    if assets.deposits is DepositsBand.none:
+        return 0
+    if completed:
+        reason = f"deposits given only as the band {assets.deposits.value}: the property limit needs the amount"
+        raise CaptureIncomplete([FieldError(path="$.capture.assets.deposits_amount", reason=reason)])
+    return None
+
+
 def situation_from_capture(
     capture: Capture | None,
     household: Any,
@@ -381,8 +393,9 @@ def situation_from_capture(
     counts as ``newly_employed`` when the capture says employed or self-employed and the
     registry did not. A completed capture's income list replaces the registry's, and it must
     say for every member still in the household whether they have income (else
-    :class:`CaptureIncomplete`: a missing answer is never read as no income). Deposits are
-    compared at their band's lower bound; vehicles, extra or commercial housing and a business
+    :class:`CaptureIncomplete`: a missing answer is never read as no income). Deposits are the
+    capture's amount in fen, compared with the limit by the policy (a completed capture with
+    only a band is :class:`CaptureIncomplete`); vehicles, extra or commercial housing and a business
     are property flags.
 
     ``departed``: the members this visit's acceptance already removed from the registry (member
@@ -471,7 +484,7 @@ def situation_from_capture(
     if capture and capture.assets:
         assets = capture.assets
         found = PropertySituation(
-            deposits=_BAND_FEN[assets.deposits] if assets.deposits else None,
+            deposits=_deposits(assets, capture.outcome == CaptureOutcome.completed),
             vehicle=assets.vehicles > 0,
             extra_housing=assets.extra_housing or assets.commercial_property,
             business=assets.business,

@@ -49,7 +49,7 @@ __all__ = [
     "proposal_month_amount",
 ]
 
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_MONTH = re.compile(r"^([1-9]\d{3})-(0[1-9]|1[0-2])$")
 _AMOUNT = re.compile(r"^(\d{1,12})(?:\.(\d{1,2}))?$")
 
 

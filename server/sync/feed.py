@@ -33,7 +33,15 @@ from sync.cursor import CursorError, decode_cursor, encode_cursor
 from sync.digest import digest
 from sync.reference import reference_data
 
-__all__ = ["clock_offset_ms", "pull", "purge_removals", "record_device_contact", "writer"]
+__all__ = [
+    "CONTACT_EVERY",
+    "clock_offset_ms",
+    "forget_contact",
+    "pull",
+    "purge_removals",
+    "record_device_contact",
+    "writer",
+]
 
 
 #: Sync write transactions a worker process runs at once, per engine. SQLite has one writer at a
@@ -103,6 +111,29 @@ async def record_device_contact(
     )
 
 
+#: Per worker process: device → (cursor, clock offset, when) of the contact last written. A poll
+#: that changes none of them writes nothing — 5,000 tablets polling every few minutes must not be
+#: 5,000 write transactions — until :data:`CONTACT_EVERY` has passed, so "last seen" stays fresh
+#: to within that. The cursor not moving also means there is nothing new to acknowledge: visits
+#: assigned since have feed rows above it.
+_contacts: dict[uuid.UUID, tuple[int, int, dt.datetime]] = {}
+CONTACT_EVERY = dt.timedelta(minutes=5)
+#: A clock offset that moved less than this is the same offset (network jitter).
+_OFFSET_JITTER_MS = 2000
+
+
+def _contact_is_news(device_id: uuid.UUID, cursor: int, offset: int, now: dt.datetime) -> bool:
+    last = _contacts.get(device_id)
+    if last is None or last[0] != cursor or abs(last[1] - offset) > _OFFSET_JITTER_MS:
+        return True
+    return now - last[2] >= CONTACT_EVERY
+
+
+def forget_contact(device_id: uuid.UUID) -> None:
+    """Drop the cached contact (a push, a revocation): the next poll writes it again."""
+    _contacts.pop(device_id, None)
+
+
 async def _acknowledge(session: AsyncSession, user: CurrentUser, cursor: int) -> None:
     """Visits the device has provably received (their feed row is at or below its cursor) are downloaded."""
     received = select(FeedRow.entity_id).where(
@@ -139,6 +170,8 @@ _digests: dict[uuid.UUID, tuple[int | None, str]] = {}
 def _remember_digest(user_id: uuid.UUID, latest: int | None, value: str) -> None:
     if len(_digests) >= 4096:
         _digests.pop(next(iter(_digests)))
+    if len(_contacts) >= 65536:
+        _contacts.pop(next(iter(_contacts)))
     _digests[user_id] = (latest, value)
 
 
@@ -201,11 +234,13 @@ async def pull(
         except CursorError as exc:
             raise DomainError.field("$.cursor", str(exc), code="bad_cursor") from exc
     offset = clock_offset_ms(request.device_time, received_at)
-    async with writer(factory), factory() as session:
-        await record_device_contact(session, user, received_at, offset, cursor_seq=cursor)
-        if cursor:
-            await _acknowledge(session, user, cursor)
-        await session.commit()
+    if _contact_is_news(device_id, cursor, offset, received_at):
+        async with writer(factory), factory() as session:
+            await record_device_contact(session, user, received_at, offset, cursor_seq=cursor)
+            if cursor:
+                await _acknowledge(session, user, cursor)
+            await session.commit()
+        _contacts[device_id] = (cursor, offset, received_at)
     async with factory() as session:
         reset = False
         rows: list[Any] = []

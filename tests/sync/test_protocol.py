@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas.capture import Capture, DeductionItem, IncomeItem, MemberAdd, MemberStatus, Outcome
+from schemas.capture import Assets, Capture, DeductionItem, DepositsBand, IncomeItem, MemberAdd, MemberStatus, Outcome
 from sync.codec import DecodeProblem, decode_mutation, decode_push
 from sync.cursor import CursorError, decode_cursor, encode_cursor
 from sync.digest import EMPTY_DIGEST, digest
@@ -151,3 +151,35 @@ def test_reference_data_lists_every_code_with_labels_and_a_content_version() -> 
     assert set(deductions) == {k.value for k in DeductionKind}
     assert all(label != code for code, label in deductions.items())  # a Chinese label, not the code
     assert ref.version == hashlib.sha256(msgspec.json.encode(ref.lists)).hexdigest()[:16]
+
+
+def test_a_completed_capture_gives_the_deposits_amount_with_a_band() -> None:
+    member = uuid.uuid4()
+    base = Capture(
+        outcome=Outcome.completed,
+        members=[MemberStatus(member_id=member, no_income=True)],
+        signature_missing="cannot_write",
+    )
+
+    def problems(assets: Assets) -> list[tuple[str, str]]:
+        form = msgspec.structs.replace(base, assets=assets)
+        return [
+            (p.path, p.reason) for p in capture_problems(form, {"assets"}, member_ids={member}, submit=True, prefix="$")
+        ]
+
+    assert problems(Assets(deposits=DepositsBand.over_50k)) == [
+        ("$.assets.deposits_amount", "required with a deposits band: the property limit is judged on the amount")
+    ]
+    assert problems(Assets(deposits=DepositsBand.over_50k, deposits_amount=53_760_01)) == []
+    assert problems(Assets(deposits=DepositsBand.from_10k_to_50k, deposits_amount=60_000_00)) == [
+        ("$.assets.deposits_amount", "outside the band 10k_50k")
+    ]
+    assert problems(Assets(deposits=DepositsBand.none)) == []
+    assert problems(Assets(deposits_amount=13_440_00)) == []
+    # a draft may leave it for later; a handed-in form may not lose it
+    draft = msgspec.structs.replace(base, assets=Assets(deposits=DepositsBand.under_10k))
+    assert capture_problems(draft, {"assets"}, member_ids={member}, submit=False, prefix="$") == []
+    assert [
+        p.path
+        for p in capture_problems(draft, {"assets"}, member_ids={member}, submit=False, prefix="$", submitted=True)
+    ] == ["$.assets.deposits_amount"]

@@ -128,7 +128,10 @@ export type ChangeReason =
  */
 export type DeductionKind = "disability_cost" | "illness_cost" | "job_cost";
 /**
- * Household deposits, in bands (exact balances are not recorded at the door).
+ * Household deposits in bands, as older forms recorded them. A band cannot be judged
+ *     against the property limit (which depends on the standard and the household size: 53,760
+ *     yuan for 4 rural members falls inside ``over_50k``), so a completed visit with a band other
+ *     than ``none`` gives :attr:`Assets.deposits_amount` too.
  *
  * This interface was referenced by `Wire`'s JSON-Schema
  * via the `definition` "DepositsBand".
@@ -954,13 +957,17 @@ export interface DeductionItem {
   note?: string | null;
 }
 /**
- * Property of the household (DOMAIN.md: deposits band, vehicles, extra housing, business).
+ * Property of the household (DOMAIN.md: deposits, vehicles, extra housing, business).
+ *
+ *     ``deposits_amount`` is the household's total deposits in fen (bank books, statements): the
+ *     property limit is judged on it. ``deposits`` is the band older forms send.
  *
  * This interface was referenced by `Wire`'s JSON-Schema
  * via the `definition` "Assets".
  */
 export interface Assets {
   deposits?: DepositsBand | null;
+  deposits_amount?: number | null;
   vehicles?: number;
   extra_housing?: boolean;
   commercial_property?: boolean;

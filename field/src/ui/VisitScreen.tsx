@@ -24,6 +24,7 @@ import {
   addMember,
   amountTexts,
   type AmountTexts,
+  DEPOSITS,
   checkForm,
   type Form,
   people,
@@ -480,6 +481,10 @@ function CaptureForm({ app, data, photos }: { app: FieldApp; data: Loaded; photo
               empty={t("not_stated")}
               onChange={(v) => update({ ...form, assets: { ...form.assets, deposits: v as never } })}
             />
+          </label>
+          <label data-testid="deposits-amount">
+            {t("deposits_amount")}
+            {amountInput(DEPOSITS)}
           </label>
           {(
             [

@@ -116,13 +116,28 @@ export function updateMember(form: Form, memberId: string, change: Partial<Membe
   return { ...form, members };
 }
 
-/** Yuan text of every amount being typed, by income or deduction id (what the worker sees). */
+/** Yuan text of every amount being typed, by income or deduction id, and the household's
+ * deposits under {@link DEPOSITS} (what the worker sees). */
 export type AmountTexts = Record<string, string>;
+
+/** The deposits amount's key among the amount texts (income and deduction ids are UUIDs). */
+export const DEPOSITS = "deposits";
 
 export function amountTexts(form: Form): AmountTexts {
   const out: AmountTexts = {};
   for (const line of [...form.incomes, ...form.deductions]) out[line.id] = fenToYuan(line.monthly_amount);
+  const deposits = form.assets?.deposits_amount;
+  out[DEPOSITS] = deposits == null ? "" : fenToYuan(deposits);
   return out;
+}
+
+/** The deposits amount from its yuan text; an empty text is "not stated" (the limit is judged
+ * on the amount, so a band alone is refused at submit). */
+function setDeposits(form: Form, text: string): { form: Form; error: string | null } {
+  if (!text.trim()) return { form: { ...form, assets: { ...form.assets, deposits_amount: null } }, error: null };
+  const parsed = yuanToFen(text);
+  if (!parsed.ok) return { form, error: parsed.reason };
+  return { form: { ...form, assets: { ...form.assets, deposits_amount: parsed.fen } }, error: null };
 }
 
 /**
@@ -130,6 +145,7 @@ export function amountTexts(form: Form): AmountTexts {
  * text is an exact amount; otherwise the reason is returned and the form keeps its last amount.
  */
 export function setAmount(form: Form, id: string, text: string): { form: Form; error: string | null } {
+  if (id === DEPOSITS) return setDeposits(form, text);
   const parsed = yuanToFen(text);
   if (!parsed.ok) return { form, error: parsed.reason };
   const fen = parsed.fen;
@@ -163,6 +179,11 @@ export function checkForm(form: Form, texts: AmountTexts, household: HeldHouseho
       if (!parsed.ok) errors.push({ path: `$.${name}[${i}].monthly_amount`, reason: parsed.reason });
     });
   }
+  const depositsText = texts[DEPOSITS];
+  if (depositsText !== undefined) {
+    const error = setDeposits(form, depositsText).error;
+    if (error) errors.push({ path: "$.assets.deposits_amount", reason: error });
+  }
   const heads = new Set((household?.data.members ?? []).filter((m) => m.relation === "head").map((m) => m.id));
   form.member_changes.forEach((c, i) => {
     if (c.change === "remove" && heads.has(c.member_id)) {
@@ -182,6 +203,10 @@ export function checkForm(form: Form, texts: AmountTexts, household: HeldHouseho
           path: i >= 0 ? `$.members[${i}].no_income` : `$.members`,
           reason: `${person.name}: enter an income or tick "no income"`,
         });
+      }
+      const band = form.assets?.deposits;
+      if (band && band !== "none" && form.assets?.deposits_amount == null) {
+        errors.push({ path: "$.assets.deposits_amount", reason: "the deposits amount: the property limit is judged on it" });
       }
       if (!form.head_signature && !form.signature_missing) {
         errors.push({ path: "$.head_signature", reason: "the head's signature or the reason it is missing" });

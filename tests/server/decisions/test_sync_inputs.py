@@ -184,3 +184,32 @@ def test_a_completed_capture_without_income_answers_is_never_read_as_no_income(l
     proposal = proposal_of(live, household)
     assert proposal["per_capita_income"] == 0
     assert proposal["new_amount"] == 168000
+
+
+def test_deposits_from_the_tablet_reach_the_property_limit(live: LiveServer) -> None:
+    """Rural, 4 members: the limit is 24 × 560.00 × 4 = 53,760.00 yuan (a band "over 50k"
+    compared at its lower bound never reached it)."""
+    outcomes = {}
+    for amount in (53_760_00, 53_760_01):
+        household = create_household(live, members=4, benefit_amount=224000)
+        capture = {
+            "outcome": "completed",
+            "members": [{"member_id": m, "no_income": True} for m in _members(live, household)],
+            "assets": {"deposits": "over_50k", "deposits_amount": amount},
+        }
+        accept_via_sync(live, submitted_visit(live, household, capture))
+        proposal = proposal_of(live, household)
+        outcomes[amount] = (proposal["outcome"], "property_over_limit" in proposal["reasons"])
+    assert outcomes == {53_760_00: ("keep", False), 53_760_01: ("cancel", True)}
+
+    banded = create_household(live, members=1, benefit_amount=56000)
+    only_band = {
+        "outcome": "completed",
+        "members": [{"member_id": m, "no_income": True} for m in _members(live, banded)],
+        "assets": {"deposits": "10k_50k"},
+    }
+    visit_id = submitted_visit(live, banded, only_band)
+    accept_via_sync(live, visit_id)
+    skipped = {s["visit_id"]: s["reason"] for s in generate(live)["skipped"]}
+    reason = skipped[str(visit_id)]
+    assert reason.startswith("capture incomplete: $.capture.assets.deposits_amount: deposits given only")
