@@ -44,7 +44,7 @@ async def _grow(
                     h = rng.getrandbits(64)
                     hashes.append(h)
                     visit, household = rng.choice(visits)
-                    b0, b1, b2, b3 = phash_bands(h)
+                    b0, b1, b2 = phash_bands(h)
                     pid = uuid.uuid4()
                     rows.append(
                         {
@@ -58,7 +58,6 @@ async def _grow(
                             "phash_b0": b0,
                             "phash_b1": b1,
                             "phash_b2": b2,
-                            "phash_b3": b3,
                         }
                     )
                 await connection.execute(insert(Photo), rows)
