@@ -24,7 +24,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import anyio.to_thread
-from sqlalchemy import delete, or_, select
+from sqlalchemy import Integer, any_, bindparam, delete, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -836,11 +837,18 @@ async def near_duplicate(
     radius = limit // PHASH_BANDS
     if radius <= _MAX_BAND_RADIUS:
         columns = (Photo.phash_b0, Photo.phash_b1, Photo.phash_b2)
-        near = (
-            column.in_(band_neighbours(band, radius, bits))
+        near = [
+            (column, band_neighbours(band, radius, bits))
             for column, band, bits in zip(columns, phash_bands(phash), PHASH_BAND_BITS, strict=True)
-        )
-        query = query.where(or_(*near))
+        ]
+        if session.get_bind().dialect.name == "postgresql":
+            # one array parameter per band: the statement stays the same, so it is prepared once
+            arrays = (bindparam(f"band{i}", values, type_=ARRAY(Integer)) for i, (_c, values) in enumerate(near))
+            query = query.where(
+                or_(*(column == any_(values) for (column, _v), values in zip(near, arrays, strict=True)))
+            )
+        else:
+            query = query.where(or_(*(column.in_(values) for column, values in near)))
     best: tuple[int, uuid.UUID, uuid.UUID] | None = None
     for other_id, other_visit, other_hash in await session.execute(query):
         if other_hash is None or not _informative(other_hash):
