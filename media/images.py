@@ -69,6 +69,7 @@ __all__ = [
     "DEFAULT_POLICY",
     "FORMATS",
     "PHASH_BANDS",
+    "PHASH_BAND_BITS",
     "GeoPoint",
     "ImagePolicy",
     "ImageRejected",
@@ -252,31 +253,35 @@ def hamming(a: int, b: int) -> int:
     return ((a ^ b) & 0xFFFF_FFFF_FFFF_FFFF).bit_count()
 
 
-#: A 64-bit hash is indexed as this many bands of 16 bits (multi-index hashing, Norouzi et al.):
-#: two hashes at most ``d`` bits apart differ in at most ``d // BANDS`` bits in one of the bands
-#: (pigeonhole), so a lookup only needs the stored hashes one of whose bands is that close.
-PHASH_BANDS = 4
-_BAND_BITS = 64 // PHASH_BANDS
+#: A 64-bit hash is indexed as bands of these widths (multi-index hashing, Norouzi et al.): two
+#: hashes at most ``d`` bits apart differ in at most ``d // 3`` bits in one of the bands
+#: (pigeonhole), so a lookup reads only the stored hashes with a band that close. Three bands of
+#: about 21 bits suit a county's to a province's million photos: a band value is shared by one
+#: photo in two million, so the few hundred values within the radius find a few hundred photos.
+PHASH_BAND_BITS = (22, 21, 21)
+PHASH_BANDS = len(PHASH_BAND_BITS)
 
 
 def phash_bands(phash: int) -> tuple[int, ...]:
-    """The hash's bands, low bits first (of its unsigned value; each 0..65535)."""
+    """The hash's bands, low bits first (of its unsigned value)."""
     unsigned = phash & 0xFFFF_FFFF_FFFF_FFFF
-    return tuple((unsigned >> (_BAND_BITS * i)) & 0xFFFF for i in range(PHASH_BANDS))
+    bands, shift = [], 0
+    for bits in PHASH_BAND_BITS:
+        bands.append((unsigned >> shift) & ((1 << bits) - 1))
+        shift += bits
+    return tuple(bands)
 
 
-@functools.lru_cache(maxsize=8)
-def _flip_masks(radius: int) -> tuple[int, ...]:
+@functools.lru_cache(maxsize=16)
+def _flip_masks(radius: int, bits: int) -> tuple[int, ...]:
     return tuple(
-        sum(1 << bit for bit in bits)
-        for k in range(radius + 1)
-        for bits in itertools.combinations(range(_BAND_BITS), k)
+        sum(1 << b for b in chosen) for k in range(radius + 1) for chosen in itertools.combinations(range(bits), k)
     )
 
 
-def band_neighbours(band: int, radius: int) -> list[int]:
-    """Every band value at most ``radius`` bits from ``band`` (itself included)."""
-    return [band ^ mask for mask in _flip_masks(radius)]
+def band_neighbours(band: int, radius: int, bits: int) -> list[int]:
+    """Every value of a ``bits``-wide band at most ``radius`` bits from ``band`` (itself included)."""
+    return [band ^ mask for mask in _flip_masks(radius, bits)]
 
 
 def is_near_duplicate(a: int, b: int, threshold: int = 10) -> bool:

@@ -38,12 +38,18 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mapping import Mapped, device_records, map_record, mutate  # noqa: E402
+from mapping import (  # noqa: E402
+    WORKLOAD_DIR,
+    Mapped,
+    device_records,
+    map_record,
+    mutate,
+)
 
 from schemas.capture import Capture  # noqa: E402
 from sync.client import Backoff, DeviceClient, Store  # noqa: E402
 
-KINTO_RUN = Path("/work/shared/bench/kinto/run.sh")
+KINTO_RUN = WORKLOAD_DIR / "kinto" / "run.sh"
 PG_ADMIN = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 PASSWORD = "bench-password-123"
 

@@ -1,6 +1,6 @@
 """The Kinto harness's workload records, mapped onto recheck: household, visit and capture form.
 
-Same generator, same seed, same devices and records (``/work/shared/bench/workload.py``): each
+Same generator, same seed, same devices and records (``../shared/bench/workload.py`` beside the checkout): each
 record becomes a registered household (its members and last incomes), a visit assigned to the
 record's device's worker, and the capture form that device pushes.
 """
@@ -29,7 +29,8 @@ from schemas.capture import (
 )
 from schemas.registry import Health, IncomeKind, LabourCapacity
 
-WORKLOAD_DIR = Path("/work/shared/bench")
+#: The shared peer harness and workload, beside the project's checkout (``../shared/bench``).
+WORKLOAD_DIR = Path(__file__).resolve().parents[3] / "shared" / "bench"
 if str(WORKLOAD_DIR) not in sys.path:
     sys.path.insert(0, str(WORKLOAD_DIR))
 

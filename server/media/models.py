@@ -62,7 +62,7 @@ class Photo(Base):
     (original and renditions in the store) or ``rejected`` (the upload failed the pipeline;
     ``reject_reason`` says why). ``sha256`` is the original's content address; ``review_sha256``
     and ``thumb_sha256`` those of the renditions. ``phash`` is the 64-bit difference hash as a
-    signed 64-bit integer, and ``phash_b0`` … ``phash_b3`` its four 16-bit bands, each indexed, so
+    signed 64-bit integer, and ``phash_b0`` … ``phash_b2`` its three bands (22, 21, 21 bits), each indexed, so
     a near-duplicate lookup reads only the photos sharing a close band (``media.images.phash_bands``)
     instead of every photo. ``duplicate_of_id`` / ``duplicate_visit_id`` name a photo of another
     household that looks the same (``duplicate_distance`` bits apart), for the supervisor.
@@ -73,7 +73,7 @@ class Photo(Base):
         UniqueConstraint("visit_id", "sha256"),
         Index("ix_photo_household_status", "household_id", "status"),
         Index("ix_photo_sha256", "sha256"),
-        *(Index(f"ix_photo_phash_b{i}", f"phash_b{i}") for i in range(4)),
+        *(Index(f"ix_photo_phash_b{i}", f"phash_b{i}") for i in range(3)),
     )
 
     id: Mapped[UuidPk]
@@ -100,7 +100,6 @@ class Photo(Base):
     phash_b0: Mapped[int | None] = mapped_column(Integer, default=None)
     phash_b1: Mapped[int | None] = mapped_column(Integer, default=None)
     phash_b2: Mapped[int | None] = mapped_column(Integer, default=None)
-    phash_b3: Mapped[int | None] = mapped_column(Integer, default=None)
     duplicate_of_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("photo.id"), default=None)
     duplicate_visit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("visit.id"), default=None)
     duplicate_distance: Mapped[int | None] = mapped_column(Integer, default=None)

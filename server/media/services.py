@@ -24,12 +24,14 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import anyio.to_thread
-from sqlalchemy import delete, or_, select
+from sqlalchemy import Integer, any_, bindparam, delete, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from media.images import (
+    PHASH_BAND_BITS,
     PHASH_BANDS,
     ImageRejected,
     ProcessedImage,
@@ -792,7 +794,7 @@ async def _record_photo(
         photo.gps_lat, photo.gps_lon, photo.gps_altitude = result.gps.lat, result.gps.lon, result.gps.altitude
     photo.exif_notes = list(result.notes)
     photo.phash = _signed(result.phash)
-    photo.phash_b0, photo.phash_b1, photo.phash_b2, photo.phash_b3 = phash_bands(result.phash)
+    photo.phash_b0, photo.phash_b1, photo.phash_b2 = phash_bands(result.phash)
     photo.uploaded_by, photo.device_id = user.id, user.device_id
     photo.stored_at = _now()
     await session.flush()
@@ -821,10 +823,10 @@ async def near_duplicate(
     """The stored photo of another household closest to ``phash`` within the configured distance:
     (distance, photo id, its visit id), or ``None``.
 
-    Through the band index: a photo within ``d`` bits has a band within ``d // 4`` bits of ours,
-    so only photos with such a band are read (a few per band value, whatever the number of
-    photos), and the exact distance decides among them — the same answer as comparing with
-    every photo, which is what a radius above 3 (a distance over 15) falls back to.
+    Through the band index: a photo within ``d`` bits has a band within ``d // 3`` bits of ours,
+    so only photos with such a band are read (few, whatever the number of photos), and the exact
+    distance decides among them — the same answer as comparing with every photo, which is what a
+    radius above 3 (a distance over 11) falls back to.
     """
     if not _informative(phash):
         return None
@@ -834,9 +836,19 @@ async def near_duplicate(
     )
     radius = limit // PHASH_BANDS
     if radius <= _MAX_BAND_RADIUS:
-        columns = (Photo.phash_b0, Photo.phash_b1, Photo.phash_b2, Photo.phash_b3)
-        bands = phash_bands(phash)
-        query = query.where(or_(*(c.in_(band_neighbours(b, radius)) for c, b in zip(columns, bands, strict=True))))
+        columns = (Photo.phash_b0, Photo.phash_b1, Photo.phash_b2)
+        near = [
+            (column, band_neighbours(band, radius, bits))
+            for column, band, bits in zip(columns, phash_bands(phash), PHASH_BAND_BITS, strict=True)
+        ]
+        if session.get_bind().dialect.name == "postgresql":
+            # one array parameter per band: the statement stays the same, so it is prepared once
+            arrays = (bindparam(f"band{i}", values, type_=ARRAY(Integer)) for i, (_c, values) in enumerate(near))
+            query = query.where(
+                or_(*(column == any_(values) for (column, _v), values in zip(near, arrays, strict=True)))
+            )
+        else:
+            query = query.where(or_(*(column.in_(values) for column, values in near)))
     best: tuple[int, uuid.UUID, uuid.UUID] | None = None
     for other_id, other_visit, other_hash in await session.execute(query):
         if other_hash is None or not _informative(other_hash):

@@ -5,6 +5,7 @@
 
   function make(element) {
     var map = L.map(element, { preferCanvas: true, zoomSnap: 0.25 });
+    map.attributionControl.setPrefix("Leaflet");
     var tiles = element.getAttribute("data-tiles");
     if (tiles) L.tileLayer(tiles, { maxZoom: 19 }).addTo(map);
     L.control.scale({ imperial: false }).addTo(map);

@@ -66,6 +66,7 @@ def test_split_for_ten_pairs_drag_a_stop_and_print(live: LiveServer, page: Page)
     expect(page.locator("#split-map")).to_have_attribute("data-ready", "118")  # two without GPS
     expect(page.locator("#suggestion tr[data-pair]")).to_have_count(10)
     if shots:
+        page.locator("#suggestion").scroll_into_view_if_needed()
         screenshot(page, "split")
     page.get_by_role("button", name="接受此方案").click()
     clicks += 1

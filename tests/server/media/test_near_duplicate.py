@@ -85,7 +85,7 @@ async def _scenario(url: str, world: World) -> None:
             rows += [(uuid.uuid4(), v, hh, rng.getrandbits(64), "stored") for hh, v in rng.choices(homes, k=300)]
             rows.append((uuid.uuid4(), homes[0][1], homes[0][0], 0, "stored"))  # too plain to compare
             for pid, vid, hid, h, status in rows:
-                b0, b1, b2, b3 = phash_bands(h)
+                b0, b1, b2 = phash_bands(h)
                 session.add(
                     Photo(
                         id=pid,
@@ -98,7 +98,6 @@ async def _scenario(url: str, world: World) -> None:
                         phash_b0=b0,
                         phash_b1=b1,
                         phash_b2=b2,
-                        phash_b3=b3,
                     )
                 )
             await session.flush()

@@ -473,3 +473,39 @@ def test_a_completed_capture_says_for_every_member_whether_they_have_income(live
     }
     dropped = _raw_push(live, a, [edit]).json()["results"][0]
     assert [path for path, _ in errors(dropped)] == ["$.mutations[0].fields.members"]
+
+
+def _last_pull(url: str) -> Any:
+    from server.sync.models import DeviceSyncState
+
+    async def read(session: Any) -> Any:
+        return (await session.execute(select(DeviceSyncState.last_pull_at, DeviceSyncState.cursor_seq))).one()
+
+    return run_db(url, read)
+
+
+def _settle(client: DeviceClient, url: str) -> Any:
+    """Pull until a pull records nothing new (acknowledging a visit is itself a change)."""
+    last = None
+    for _ in range(8):
+        client.pull()
+        now = _last_pull(url)
+        if now == last:
+            return now
+        last = now
+    raise AssertionError("the device's contact kept changing")
+
+
+def test_a_poll_with_nothing_new_writes_nothing(live: LiveServer, tmp_path: Path) -> None:
+    url = live.settings.database_url
+    make_visits(url, live.world.area_ids["T1-a"], live.world.user_ids["worker1"])
+    client = device(live, tmp_path, "worker1")
+    recorded = _settle(client, url)
+    for _ in range(3):
+        client.pull()  # nothing changed: no write at all
+    assert _last_pull(url) == recorded
+    make_visits(url, live.world.area_ids["T1-a"], live.world.user_ids["worker1"])
+    moved = _settle(client, url)  # a new visit moves the cursor, and the contact is written again
+    assert moved.cursor_seq > recorded.cursor_seq
+    assert moved.last_pull_at > recorded.last_pull_at
+    client.close()

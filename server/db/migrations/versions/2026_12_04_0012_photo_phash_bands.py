@@ -1,6 +1,6 @@
-"""photo: the perceptual hash's four 16-bit bands, each indexed, for the near-duplicate lookup
+"""photo: the perceptual hash's three bands (22, 21, 21 bits), each indexed, for the near-duplicate lookup
 
-Multi-index hashing: a hash within d bits of another shares a band within d // 4 bits, so the
+Multi-index hashing: a hash within d bits of another has a band within d // 3 bits, so the
 lookup after an upload reads the photos whose bands are that close instead of every photo.
 Existing rows get their bands from their stored hash.
 
@@ -19,7 +19,8 @@ down_revision: str | Sequence[str] | None = "0011_one_decision_a_month"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-BANDS = 4
+BITS = (22, 21, 21)
+BANDS = len(BITS)
 
 
 def upgrade() -> None:
@@ -35,8 +36,10 @@ def upgrade() -> None:
     )
     rows = connection.execute(sa.select(photo.c.id, photo.c.phash).where(photo.c.phash.is_not(None))).all()
     for photo_id, phash in rows:
-        unsigned = phash & 0xFFFF_FFFF_FFFF_FFFF
-        bands = {f"phash_b{i}": (unsigned >> (16 * i)) & 0xFFFF for i in range(BANDS)}
+        unsigned, bands, shift = phash & 0xFFFF_FFFF_FFFF_FFFF, {}, 0
+        for i, bits in enumerate(BITS):
+            bands[f"phash_b{i}"] = (unsigned >> shift) & ((1 << bits) - 1)
+            shift += bits
         connection.execute(sa.update(photo).where(photo.c.id == photo_id).values(**bands))
     with op.batch_alter_table("photo", schema=None) as batch_op:
         for i in range(BANDS):
