@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from schemas.base import MAX_INT32
 from schemas.sync import FeedItem, ItemKind, PullRequest, PullResponse, StateCheck
 from server.auth.identity import Actor, CurrentUser
 from server.auth.models import Device
@@ -107,7 +108,10 @@ async def record_device_contact(
     )
     await session.execute(statement)
     await session.execute(
-        update(Device).where(Device.id == user.device_id).values(last_seen_at=now, clock_offset_ms=offset_ms)
+        update(Device)
+        .where(Device.id == user.device_id)
+        # the device row's column is 32 bits (about 24.8 days either way); captures keep the exact offset
+        .values(last_seen_at=now, clock_offset_ms=max(-MAX_INT32, min(offset_ms, MAX_INT32)))
     )
 
 
