@@ -68,17 +68,28 @@ def _wait_synced(page: Page) -> None:
 
 
 def _draw_signature(page: Page) -> None:
-    pad = page.get_by_test_id("signature-pad").first
-    pad.scroll_into_view_if_needed()
-    box = pad.bounding_box()
-    assert box is not None
-    x, y = box["x"] + 40, box["y"] + box["height"] / 2
-    page.mouse.move(x, y)
-    page.mouse.down()
-    for i in range(1, 30):
-        page.mouse.move(x + i * 12, y + (18 if i % 2 else -18), steps=2)
-    page.mouse.up()
-    page.get_by_test_id("signature-keep").first.click()
+    """Sign on the pad and keep it. The pad is cleared when the form above it changes height
+    (a thumbnail or a GPS fix appearing resizes the canvas), so on a slow machine the strokes can
+    be lost before "keep": then sign again, as a worker would."""
+    for _attempt in range(3):
+        pad = page.get_by_test_id("signature-pad").first
+        pad.scroll_into_view_if_needed()
+        page.wait_for_timeout(300)  # let the layout settle before the strokes
+        box = pad.bounding_box()
+        assert box is not None
+        x, y = box["x"] + 40, box["y"] + box["height"] / 2
+        page.mouse.move(x, y)
+        page.mouse.down()
+        for i in range(1, 30):
+            page.mouse.move(x + i * 12, y + (18 if i % 2 else -18), steps=2)
+        page.mouse.up()
+        page.get_by_test_id("signature-keep").first.click()
+        try:
+            expect(page.get_by_test_id("signed").first).to_be_visible(timeout=10_000)
+            return
+        except AssertionError:
+            continue
+    raise AssertionError("the signature was not kept after three tries")
 
 
 def _capture(page: Page, visit_id: str, photo: Path, *, income_text: str | None, reload: bool = False) -> None:

@@ -157,8 +157,9 @@ def test_a_cut_upload_resumes_from_the_server_offset(live: LiveServer, tmp_path:
     # resumption starts at the last whole chunk the server kept (a cut chunk cannot be checked)
     offsets = proxy.patch_offsets
     assert offsets[0] == 0
-    assert all(b >= a for a, b in itertools.pairwise(offsets))
-    assert offsets.count(0) == 2  # the two photos' first chunks; no restart
+    assert offsets.count(0) == 2  # the two photos' first chunks (in either order); no restart
+    resumed = [o for o in offsets if o]  # the large photo's later chunks, cut twice
+    assert all(b >= a for a, b in itertools.pairwise(resumed))
     assert _sha(house) in summary.resumed
     assert summary.resumed[_sha(house)] % chunk == 0
     assert len(house) + len(proof) < summary.bytes_sent <= len(house) + len(proof) + len(cuts) * chunk
