@@ -6,7 +6,6 @@ reconciliation finds nothing lost, duplicated or half-written."""
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -21,7 +20,6 @@ from server.simulation import ADMIN, Killer, bootstrap
 from sync.simulation.faultproxy import FaultPlan, FaultProxy
 from sync.simulation.fleet import Fleet, FleetConfig
 from sync.simulation.process import ServerProcess
-from tests.support import create_postgres_database, drop_postgres_database, postgres_available
 
 BUCKET = "recheck-scaled"
 
@@ -30,19 +28,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    if not postgres_available():
-        if os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL on 127.0.0.1:5432 is required under CI=true")
-        pytest.skip("PostgreSQL not reachable on 127.0.0.1:5432")
-    name, url = create_postgres_database()
-    try:
-        yield url
-    finally:
-        drop_postgres_database(name)
 
 
 @pytest.fixture

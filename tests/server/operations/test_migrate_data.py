@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 from pathlib import Path
 from typing import Any
 
@@ -23,26 +22,7 @@ from server.operations.check import check_all
 from server.operations.commands import run_migrate_data
 from tests.server.decisions.helpers import create_household
 from tests.server.operations.helpers import install_everything
-from tests.support import (
-    LiveServer,
-    create_postgres_database,
-    drop_postgres_database,
-    postgres_available,
-    start_live_server,
-)
-
-
-@pytest.fixture
-def postgres_target() -> Any:
-    if not postgres_available():
-        if os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL on 127.0.0.1:5432 is required under CI=true")
-        pytest.skip("PostgreSQL not reachable on 127.0.0.1:5432")
-    name, url = create_postgres_database()
-    try:
-        yield url
-    finally:
-        drop_postgres_database(name)
+from tests.support import LiveServer, start_live_server
 
 
 async def _rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
@@ -83,29 +63,29 @@ def _migrate(live: LiveServer, target: str) -> None:
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_an_embedded_install_moves_to_postgresql_unchanged(
-    live: LiveServer, tmp_path: Path, postgres_target: str, capsys: pytest.CaptureFixture[str]
+    live: LiveServer, tmp_path: Path, postgres_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     install_everything(live, tmp_path)
     source = live.settings.database_url
     with pytest.raises(CommandError, match="run `recheck migrate` against the target"):
-        _migrate(live, postgres_target)
-    upgrade(postgres_target)
-    _migrate(live, postgres_target)
+        _migrate(live, postgres_url)
+    upgrade(postgres_url)
+    _migrate(live, postgres_url)
     assert "copied" in capsys.readouterr().out
-    before, after = asyncio.run(_rows(source)), asyncio.run(_rows(postgres_target))
+    before, after = asyncio.run(_rows(source)), asyncio.run(_rows(postgres_url))
     assert sum(map(len, before.values())) > 50
     for name, rows in before.items():
         assert after[name] == rows, name
-    assert asyncio.run(_problems(postgres_target, live)) == []
+    assert asyncio.run(_problems(postgres_url, live)) == []
     # a second copy into the now full target is refused, and nothing is added
-    audit = asyncio.run(_count(postgres_target, "audit_event"))
+    audit = asyncio.run(_count(postgres_url, "audit_event"))
     with pytest.raises(CommandError, match="not empty"):
-        _migrate(live, postgres_target)
-    assert asyncio.run(_count(postgres_target, "audit_event")) == audit
+        _migrate(live, postgres_url)
+    assert asyncio.run(_count(postgres_url, "audit_event")) == audit
     # the server runs on the target: new rows get ids after the copied ones
-    with start_live_server(postgres_target, live.settings.media_url, live.world) as moved:
+    with start_live_server(postgres_url, live.settings.media_url, live.world) as moved:
         household = create_household(moved, "T1-a", head="赵六")
         with moved.as_user("admin") as admin:
             listed = admin.get("/households/", params={"limit": 200}).json()["items"]
     assert household["id"] in {h["id"] for h in listed}
-    assert asyncio.run(_count(postgres_target, "audit_event")) > audit
+    assert asyncio.run(_count(postgres_url, "audit_event")) > audit
