@@ -37,6 +37,8 @@ __all__ = [
     "find_layout",
     "layouts",
     "load_layout",
+    "parse_amount",
+    "yuan_text",
 ]
 
 #: The shipped layouts (one ``<name>.toml`` each).
@@ -79,6 +81,22 @@ _KEYS = {
 _RETURN_KEYS = {"columns", "paid", "failed"}
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _PLACEHOLDERS = {"count", "total", "month", "yyyymm", "date"}
+
+
+_AMOUNT = re.compile(r"^(\d{1,12})(?:\.(\d{1,2}))?$")
+
+
+def parse_amount(text: str) -> int | None:
+    """Yuan with at most two decimals (``780``, ``780.5``, ``780.00``) as exact fen, or ``None``."""
+    match = _AMOUNT.match(text.strip())
+    if not match:
+        return None
+    return int(match.group(1)) * 100 + int((match.group(2) or "0").ljust(2, "0"))
+
+
+def yuan_text(fen: int) -> str:
+    """Fen as a bank file writes yuan: two decimals, no separators (``78050`` → ``780.50``)."""
+    return f"{fen // 100}.{fen % 100:02d}"
 
 
 class LayoutError(InvalidInput):
@@ -168,7 +186,7 @@ class BankLayout:
         }
 
     def format_amount(self, fen: int) -> str:
-        return str(fen) if self.amount == "fen" else f"{fen // 100}.{fen % 100:02d}"
+        return str(fen) if self.amount == "fen" else yuan_text(fen)
 
     def _cell(self, column: Column, line: tuple[Any, ...]) -> Any:
         if column.field is None:
@@ -249,10 +267,7 @@ class BankLayout:
         text = text.strip().replace(",", "")
         if self.amount == "fen":
             return int(text) if text.isdigit() else None
-        match = re.fullmatch(r"(\d{1,12})(?:\.(\d{1,2}))?", text)
-        if not match:
-            return None
-        return int(match.group(1)) * 100 + int((match.group(2) or "0").ljust(2, "0"))
+        return parse_amount(text)
 
     def status_of(self, text: str) -> str | None:
         """``paid`` / ``failed`` for the bank's word for it, else ``None``."""

@@ -31,7 +31,7 @@ from server.decisions.bulk import fast_insert
 from server.decisions.models import Proposal
 from server.decisions.policy import format_yuan
 from server.errors import Conflict, InvalidInput, NotFound
-from server.payments.layouts import BankLayout
+from server.payments.layouts import BankLayout, parse_amount
 from server.payments.models import PaymentMonth, RosterRow
 from server.registry.masking import mask_bank_account, sees_full_bank_account
 from server.registry.models import AmountCorrection, Area, Household
@@ -50,7 +50,6 @@ __all__ = [
 ]
 
 _MONTH = re.compile(r"^([1-9]\d{3})-(0[1-9]|1[0-2])$")
-_AMOUNT = re.compile(r"^(\d{1,12})(?:\.(\d{1,2}))?$")
 
 
 def month_start(month: str) -> dt.date:
@@ -59,18 +58,6 @@ def month_start(month: str) -> dt.date:
     if not match:
         raise InvalidInput.field("month", "a month as YYYY-MM, e.g. 2026-12")
     return dt.date(int(match.group(1)), int(match.group(2)), 1)
-
-
-def parse_amount(text: str) -> int | None:
-    """Yuan with at most two decimals (``780``, ``780.5``, ``780.00``) as exact fen, or ``None``."""
-    match = _AMOUNT.match(text.strip())
-    if not match:
-        return None
-    return int(match.group(1)) * 100 + int((match.group(2) or "0").ljust(2, "0"))
-
-
-def _yuan(fen: int) -> str:
-    return f"{fen // 100}.{fen % 100:02d}"
 
 
 async def _month(session: AsyncSession, month: str) -> PaymentMonth | None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas.roster import RosterError, RosterNote
+from server.decisions.policy import format_yuan
 
 __all__ = [
     "FREE_TEXT",
@@ -220,16 +221,12 @@ def check_totals(
             errors.append(
                 RosterError(
                     path=f"row {row} / {written[key]}",
-                    reason=f"the totals row says {_yuan(said)}, the rows add up to {_yuan(total)}",
+                    reason=f"the totals row says {format_yuan(said)}, the rows add up to {format_yuan(total)}",
                     row=row,
                     column=written[key],
                 )
             )
         else:
-            checked.append(f"{written[key]} {_yuan(total)}")
+            checked.append(f"{written[key]} {format_yuan(total)}")
     detail = "skipped; sums agree: " + ", ".join(checked) if checked else "skipped"
     return [RosterNote(path=f"row {row}", action="totals_row_skipped", detail=detail)], errors
-
-
-def _yuan(fen: int) -> str:
-    return f"{fen // 100:,}.{fen % 100:02d}"
