@@ -728,8 +728,7 @@ def _ref_row(ref: str) -> int:
     return int(re.sub(r"[A-Z]", "", ref.split(":")[0]))
 
 
-def _is_blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
+_is_blank = tidy.is_blank
 
 
 def read_roster(

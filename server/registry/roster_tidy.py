@@ -28,6 +28,7 @@ __all__ = [
     "check_totals",
     "fill_merges",
     "find_header",
+    "is_blank",
     "nfkc",
     "parse_merge",
     "split_merges",
@@ -52,7 +53,8 @@ def nfkc(value: Any) -> Any:
     return value
 
 
-def _blank(value: Any) -> bool:
+def is_blank(value: Any) -> bool:
+    """An empty cell: nothing, or only spaces."""
     return value is None or (isinstance(value, str) and not value.strip())
 
 
@@ -64,16 +66,16 @@ def find_header(lead: Sequence[list[Any]], known: Callable[[str], str | None]) -
     columns as it always has.
     """
     for i, raw in enumerate(lead):
-        keys = {key for cell in raw if not _blank(cell) and (key := known(str(cell)))}
+        keys = {key for cell in raw if not is_blank(cell) and (key := known(str(cell)))}
         if len(keys) >= 2 and keys & {"head_id_number", "id_number"}:
             notes = [
                 RosterNote(
                     path=f"row {j + 1}",
                     action="title_row_skipped",
-                    detail=" ".join(str(c).strip() for c in lead[j] if not _blank(c))[:100],
+                    detail=" ".join(str(c).strip() for c in lead[j] if not is_blank(c))[:100],
                 )
                 for j in range(i)
-                if any(not _blank(c) for c in lead[j])
+                if any(not is_blank(c) for c in lead[j])
             ]
             return i, notes
     return None
@@ -159,7 +161,7 @@ def fill_merges(data: list[list[Any]], numbers: Sequence[int], fills: Sequence[M
             cells = data[j]
             if merge.col1 >= len(cells):
                 cells.extend([None] * (merge.col1 + 1 - len(cells)))
-            if _blank(cells[merge.col1]):
+            if is_blank(cells[merge.col1]):
                 cells[merge.col1] = value
 
 
@@ -168,7 +170,7 @@ def fill_merges(data: list[list[Any]], numbers: Sequence[int], fills: Sequence[M
 
 def totals_row(raw: Sequence[Any], key_index: int | None) -> bool:
     """A 合计 / 总计 row: it says so in one of its cells, and names no household."""
-    if key_index is not None and key_index < len(raw) and not _blank(raw[key_index]):
+    if key_index is not None and key_index < len(raw) and not is_blank(raw[key_index]):
         key = str(nfkc(raw[key_index])).strip()
         if any(ch.isdigit() for ch in key):
             return False
@@ -194,11 +196,11 @@ def check_totals(
     checked: list[str] = []
     for i, key in amounts.items():
         cell = totals[i] if i < len(totals) else None
-        if _blank(cell):
+        if is_blank(cell):
             continue
         if isinstance(cell, str) and cell.startswith("="):
             cell = cached(i) if cached else None
-            if _blank(cell):
+            if is_blank(cell):
                 checked.append(f"{written[key]}: a formula with no saved value, not checked")
                 continue
         try:
@@ -208,7 +210,7 @@ def check_totals(
         total = 0
         for raw in data:
             value = raw[i] if i < len(raw) else None
-            if _blank(value):
+            if is_blank(value):
                 continue
             try:
                 total += to_fen(nfkc(value))
