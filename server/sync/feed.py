@@ -37,7 +37,6 @@ from sync.reference import reference_data
 __all__ = [
     "CONTACT_EVERY",
     "clock_offset_ms",
-    "forget_contact",
     "pull",
     "purge_removals",
     "record_device_contact",
@@ -133,9 +132,10 @@ def _contact_is_news(device_id: uuid.UUID, cursor: int, offset: int, now: dt.dat
     return now - last[2] >= CONTACT_EVERY
 
 
-def forget_contact(device_id: uuid.UUID) -> None:
-    """Drop the cached contact (a push, a revocation): the next poll writes it again."""
-    _contacts.pop(device_id, None)
+def _remember_contact(device_id: uuid.UUID, cursor: int, offset: int, now: dt.datetime) -> None:
+    if len(_contacts) >= 65536:  # bounded like the digest cache: the oldest entry goes
+        _contacts.pop(next(iter(_contacts)))
+    _contacts[device_id] = (cursor, offset, now)
 
 
 async def _acknowledge(session: AsyncSession, user: CurrentUser, cursor: int) -> None:
@@ -174,8 +174,6 @@ _digests: dict[uuid.UUID, tuple[int | None, str]] = {}
 def _remember_digest(user_id: uuid.UUID, latest: int | None, value: str) -> None:
     if len(_digests) >= 4096:
         _digests.pop(next(iter(_digests)))
-    if len(_contacts) >= 65536:
-        _contacts.pop(next(iter(_contacts)))
     _digests[user_id] = (latest, value)
 
 
@@ -244,7 +242,7 @@ async def pull(
             if cursor:
                 await _acknowledge(session, user, cursor)
             await session.commit()
-        _contacts[device_id] = (cursor, offset, received_at)
+        _remember_contact(device_id, cursor, offset, received_at)
     async with factory() as session:
         reset = False
         rows: list[Any] = []
