@@ -11,20 +11,6 @@ __all__ = ["STATIC", "console_routes"]
 STATIC = Path(__file__).resolve().parent / "static"
 
 
-#: Longer than any file of the console, shorter than the file system's name limit.
-_MAX_PATH = 200
-
-
-def _plain_file_name(connection: Any, _handler: Any) -> None:
-    """A guard for the static files: a path the file system would refuse (a NUL byte, a name
-    over its length limit) is a 404, not the file system's error as a 500."""
-    from server.errors import NotFound
-
-    path = connection.scope["path"]
-    if "\x00" in path or len(path) > _MAX_PATH:
-        raise NotFound("/console/static/…: no such file")
-
-
 def console_routes() -> list[Any]:
     """The console's controllers and its static files, for the app factory."""
     from litestar import Router
@@ -37,12 +23,13 @@ def console_routes() -> list[Any]:
     from server.console.routes import RouteController
     from server.console.visits import PlanController, VisitListController
     from server.console.web import CONSOLE_OPT, console_dependencies, console_exception_handlers
+    from server.paths import plain_file_path
 
     static = create_static_files_router(
         path="/console/static",
         directories=[STATIC],
         opt=CONSOLE_OPT,
-        guards=[_plain_file_name],
+        guards=[plain_file_path],
         include_in_schema=False,
         name="console_static",
     )

@@ -15,14 +15,13 @@ from litestar.response import File
 
 from server.auth.guards import PUBLIC
 from server.errors import NotFound
+from server.paths import plain_file_path
 
 __all__ = ["FIELD_DIST", "FieldAppController", "field_file"]
 
 #: Where ``npm run build:field`` (``make assets``) puts the app.
 FIELD_DIST = Path(__file__).resolve().parents[2] / "field" / "dist"
 
-#: Longer than any path in the built app, shorter than the file system's name limit.
-_MAX_PATH = 200
 _IMMUTABLE = "public, max-age=31536000, immutable"
 _REVALIDATE = "no-cache"
 _TYPES = {".webmanifest": "application/manifest+json", ".js": "text/javascript", ".mjs": "text/javascript"}
@@ -35,9 +34,6 @@ def field_file(relative: str, root: Path = FIELD_DIST) -> Path:
     if not (root / "index.html").is_file():
         raise NotFound("the field app is not built: run `make assets` (npm run build)")
     relative = relative.lstrip("/")
-    if "\x00" in relative or len(relative) > _MAX_PATH:
-        # No file of the app has such a name; the file system would raise on it.
-        raise NotFound("/field/…: no such file")
     candidate = (root / relative).resolve()
     if candidate.is_relative_to(root.resolve()) and candidate.is_file():
         return candidate
@@ -50,6 +46,7 @@ class FieldAppController(Controller):
     path = "/field"
     include_in_schema = False
     opt = PUBLIC
+    guards = [plain_file_path]
 
     @get("/", sync_to_thread=False, name="field_index")
     def index(self) -> File:
